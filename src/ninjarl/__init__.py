@@ -1,0 +1,3 @@
+"""ninjarl: a fast N++ physics simulator and reinforcement-learning toolkit."""
+
+__version__ = "0.1.0"
