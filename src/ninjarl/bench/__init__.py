@@ -1,0 +1,1 @@
+"""Benchmarks run by ``ninjarl bench``; see ``bench/README.md`` in the repository."""

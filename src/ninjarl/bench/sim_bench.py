@@ -1,0 +1,137 @@
+"""Raw physics throughput: simulated frames per second of ``BatchSimulator``.
+
+Each measurement steps ``N`` environments of one level through a fixed
+sticky-random input tape of ``F`` frames with automatic resets on death or win
+(resets happen inside the timed call and are included), single-threaded.  The
+first call is a short warm-up so that compilation is not timed; the reported
+figure is ``N * F / t`` for the median ``t`` of three runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ninjarl.sim.errors import FormatError
+from ninjarl.sim.mapfile import bundled_map_path, parse_map
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, parse_replay
+
+DEFAULT_MAPS = (
+    "bench/empty",
+    "test/simple-walk",
+    "official/000_the_basics",
+    "bench/simple_99_mines",
+    "bench/mine_heavy",
+)
+DEFAULT_ENVS = (1, 64, 1024)
+# About one million frames per measurement keeps each one in the 0.5–2 s range for
+# a compiled simulator, long enough for a stable timing.
+TARGET_TOTAL_FRAMES = 1_000_000
+MIN_FRAMES = 1000
+WARMUP_FRAMES = 16
+REPEATS = 3
+MAX_HOLD = 30  # frames an action is held at most in the sticky-random tape
+
+
+@dataclass(frozen=True)
+class SimBenchResult:
+    """One measurement: ``envs`` environments of ``map`` for ``frames`` frames each."""
+
+    map: str
+    envs: int
+    frames: int
+    seconds: float
+    frames_per_s: float
+
+
+def default_frames(n_envs: int) -> int:
+    """Frames per environment so that one measurement covers about 10^6 frames."""
+    return max(MIN_FRAMES, TARGET_TOTAL_FRAMES // n_envs)
+
+
+def load_map_bytes(spec: str) -> bytes:
+    """Level bytes for a file path (raw map or replay of any format) or a bundled name."""
+    path = Path(spec)
+    if path.is_file():
+        return map_bytes_from_file(path)
+    return bundled_map_path(spec).read_bytes()
+
+
+def map_bytes_from_file(path: Path) -> bytes:
+    """The level in ``path``: the map of a replay, else the file itself as a raw map.
+
+    Replays are tried first because their header sizes must match the file length
+    exactly, whereas almost any byte string of 1233+ bytes parses as a map.
+    """
+    data = path.read_bytes()
+    try:
+        return parse_replay(data, str(path)).map_bytes
+    except FormatError as replay_error:
+        try:
+            parse_map(data, str(path))
+        except FormatError as map_error:
+            raise FormatError(
+                str(path),
+                "file",
+                f"neither a replay ({replay_error.field}: {replay_error.problem}) "
+                f"nor a map ({map_error.field}: {map_error.problem})",
+            ) from None
+        return data
+
+
+def sticky_random_inputs(n_envs: int, n_frames: int, seed: int) -> np.ndarray:
+    """Input tape of shape ``(n_envs, n_frames)``: random RL actions held 1–30 frames.
+
+    Deterministic for a given seed; every environment gets its own sequence.
+    """
+    rng = np.random.default_rng(seed)
+    action_bytes = np.array(ACTION_TO_INPUT_BYTE, dtype=np.uint8)
+    tape = np.empty((n_envs, n_frames), dtype=np.uint8)
+    mean_hold = (1 + MAX_HOLD) / 2
+    for env in range(n_envs):
+        filled = 0
+        while filled < n_frames:
+            n_holds = int((n_frames - filled) / mean_hold) + 1
+            actions = rng.integers(0, len(action_bytes), n_holds)
+            holds = rng.integers(1, MAX_HOLD + 1, n_holds)
+            run = np.repeat(action_bytes[actions], holds)[: n_frames - filled]
+            tape[env, filled : filled + len(run)] = run
+            filled += len(run)
+    return tape
+
+
+def run_sim_bench(
+    map_specs: Sequence[str] = DEFAULT_MAPS,
+    env_counts: Sequence[int] = DEFAULT_ENVS,
+    frames: int | None = None,
+    seed: int = 0,
+) -> Iterator[SimBenchResult]:
+    """Measure every map × batch size, yielding each result as soon as it is known."""
+    # Read every map first so that a bad name fails before minutes of benchmarking.
+    maps = [(spec, load_map_bytes(spec)) for spec in map_specs]
+    from ninjarl.sim import BatchSimulator, build_level
+
+    tapes = {
+        n: sticky_random_inputs(n, frames if frames is not None else default_frames(n), seed)
+        for n in env_counts
+    }
+    for spec, map_bytes in maps:
+        level = build_level(map_bytes, name=spec)
+        for n in env_counts:
+            tape = tapes[n]
+            sim = BatchSimulator([level], np.zeros(n, dtype=np.int64))
+            sim.run(np.ascontiguousarray(tape[:, :WARMUP_FRAMES]), auto_reset=True)
+            times = []
+            for _ in range(REPEATS):
+                sim.reset()
+                start = time.perf_counter()
+                sim.run(tape, auto_reset=True)
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            n_frames = tape.shape[1]
+            yield SimBenchResult(spec, n, n_frames, seconds, n * n_frames / seconds)

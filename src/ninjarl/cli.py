@@ -1,0 +1,172 @@
+"""The ``ninjarl`` command line.
+
+Subcommands import the simulator lazily, so ``ninjarl --help`` stays fast and
+does not trigger compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ninjarl import __version__
+
+EXIT_USAGE_OR_DATA_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status.
+
+    Bad input files (missing, unreadable, truncated, corrupt) end with a one-line
+    ``ninjarl: error: ...`` on stderr and status 2, like argparse usage errors.
+    """
+    args = build_parser().parse_args(argv)
+    from ninjarl.sim.errors import FormatError
+
+    try:
+        return args.run(args)
+    except (FormatError, OSError) as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="ninjarl", description="N++ physics simulator and reinforcement-learning toolkit."
+    )
+    parser.add_argument("--version", action="version", version=f"ninjarl {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    replay = commands.add_parser(
+        "replay",
+        help="simulate a replay file and report its outcome",
+        description="Simulate a replay (compact v0/v1 or N++ attract demo) frame by frame "
+        "and print the number of frames, the outcome (won/dead/ongoing) and the 1-based "
+        "frame of the outcome (-1 if none).",
+    )
+    replay.add_argument("file", type=Path, metavar="FILE", help="replay file")
+    replay.add_argument(
+        "--trace", type=Path, metavar="OUT.npz", help="also write the per-frame trace as .npz"
+    )
+    replay.set_defaults(run=_cmd_replay)
+
+    bench = commands.add_parser(
+        "bench", help="run benchmarks", description="Run benchmarks (see bench/README.md)."
+    )
+    targets = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
+    sim = targets.add_parser(
+        "sim",
+        help="raw physics frames per second",
+        description="Measure simulated frames per second (single thread) of the batch "
+        "simulator on sticky-random inputs, for every map and batch size; resets on "
+        "death or win are included, compilation is not.",
+    )
+    sim.add_argument(
+        "--map",
+        dest="maps",
+        action="extend",
+        nargs="+",
+        metavar="PATH_OR_NAME",
+        help="map file, replay file or bundled map name such as test/simple-walk "
+        "(default: bench/empty, test/simple-walk, official/000_the_basics, "
+        "bench/simple_99_mines, bench/mine_heavy)",
+    )
+    sim.add_argument(
+        "--envs",
+        action="extend",
+        nargs="+",
+        type=_positive_int,
+        metavar="N",
+        help="batch sizes (default: 1 64 1024)",
+    )
+    sim.add_argument(
+        "--frames",
+        type=_positive_int,
+        metavar="F",
+        help="frames per environment (default: max(1000, 1000000 // N))",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="input tape seed (default: 0)")
+    sim.add_argument(
+        "--json", action="store_true", help="finish with one JSON line holding all results"
+    )
+    sim.set_defaults(run=_cmd_bench_sim)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ninjarl.sim.replay import read_replay
+
+    replay = read_replay(args.file)
+    # Only now load the simulator, so that a bad file is reported without waiting for it.
+    from ninjarl.sim import build_level, simulate_inputs
+
+    level = build_level(replay.map_bytes, name=args.file.name)
+    result = simulate_inputs(level, replay.inputs)
+    print(f"file: {args.file}")
+    print(f"format: {replay.format}")
+    print(f"frames: {len(replay.inputs)}")
+    print(f"outcome: {result['outcome']}")
+    print(f"outcome_frame: {int(result['outcome_frame'])}")
+    if args.trace is not None:
+        arrays = dict(result)
+        arrays.setdefault("map_data", np.frombuffer(replay.map_bytes, np.uint8))
+        arrays.setdefault("inputs_raw", replay.inputs)
+        _save_npz_atomically(args.trace, arrays)
+        print(f"trace: {args.trace}")
+    return 0
+
+
+def _save_npz_atomically(path: Path, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` so that readers never see a half-written file."""
+    import numpy as np
+
+    # The temporary file must be in the target directory for os.replace to be atomic.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from ninjarl.bench.sim_bench import DEFAULT_ENVS, DEFAULT_MAPS, run_sim_bench
+
+    maps = args.maps or list(DEFAULT_MAPS)
+    envs = args.envs or list(DEFAULT_ENVS)
+    name_width = max(len("map"), *(len(m) for m in maps))
+    print(f"{'map':<{name_width}}  {'envs':>5}  {'frames':>8}  {'seconds':>8}  {'frames/s':>12}")
+    results = []
+    for r in run_sim_bench(maps, envs, args.frames, args.seed):
+        print(
+            f"{r.map:<{name_width}}  {r.envs:>5}  {r.frames:>8}  {r.seconds:>8.3f}  "
+            f"{r.frames_per_s:>12,.0f}",
+            flush=True,
+        )
+        results.append({"map": r.map, "envs": r.envs, "frames_per_s": r.frames_per_s})
+    if args.json:
+        print(json.dumps({"results": results}))
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    return " ".join(str(error).split())
