@@ -1,0 +1,73 @@
+"""The simulator benchmark's inputs and map resolution (no simulator needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ATTRACT_REPLAYS, MAPS, REPLAYS
+from ninjarl.bench.sim_bench import (
+    DEFAULT_MAPS,
+    MAX_HOLD,
+    default_frames,
+    load_map_bytes,
+    sticky_random_inputs,
+)
+from ninjarl.sim.errors import FormatError
+from ninjarl.sim.mapfile import bundled_map_path
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, read_replay
+
+
+def _run_lengths(row: np.ndarray) -> list[int]:
+    change = np.flatnonzero(np.diff(row)) + 1
+    bounds = np.concatenate([[0], change, [len(row)]])
+    return np.diff(bounds).tolist()
+
+
+def test_sticky_random_inputs_are_deterministic_sticky_actions() -> None:
+    tape = sticky_random_inputs(8, 5000, seed=3)
+    assert tape.shape == (8, 5000) and tape.dtype == np.uint8
+    np.testing.assert_array_equal(tape, sticky_random_inputs(8, 5000, seed=3))
+    assert not np.array_equal(tape, sticky_random_inputs(8, 5000, seed=4))
+    assert set(np.unique(tape).tolist()) == set(ACTION_TO_INPUT_BYTE)
+    # Environments get different sequences.
+    assert not np.array_equal(tape[0], tape[1])
+    # Consecutive holds may repeat an action, so a run is at most a few holds long,
+    # but every hold lasts 1-30 frames: the mean run cannot exceed 30 by much.
+    runs = [n for row in tape for n in _run_lengths(row)]
+    assert 10 < np.mean(runs) < 2 * MAX_HOLD
+
+
+def test_default_frames() -> None:
+    assert default_frames(1) == 1_000_000
+    assert default_frames(64) == 15_625
+    assert default_frames(1024) == 1000
+    assert default_frames(100_000) == 1000
+
+
+def test_default_maps_are_bundled() -> None:
+    for name in DEFAULT_MAPS:
+        assert bundled_map_path(name).is_file()
+
+
+def test_load_map_bytes_from_name_map_file_and_replays() -> None:
+    assert load_map_bytes("test/simple-walk") == (MAPS / "test" / "simple-walk").read_bytes()
+    raw = MAPS / "official" / "000_the_basics"
+    assert load_map_bytes(str(raw)) == raw.read_bytes()
+    for replay in [
+        REPLAYS / "bc" / "20251022_142001_train_very_simple_100001.replay",
+        REPLAYS / "bc" / "20251023_093546_train_complex_100001.replay",
+        ATTRACT_REPLAYS[0],
+    ]:
+        assert load_map_bytes(str(replay)) == read_replay(replay).map_bytes
+
+
+def test_load_map_bytes_rejects_other_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"not a level")
+    with pytest.raises(FormatError, match="neither a replay .* nor a map"):
+        load_map_bytes(str(junk))
+    with pytest.raises(FormatError, match="available: "):
+        load_map_bytes("no/such-map")
