@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from .constants import (DRAG_REGULAR, EDGE_H, EDGE_W, GRAVITY_FALL, ST_CELEBRATING, ST_DEAD,
                         ST_DISABLED, ST_DYING)
@@ -39,7 +39,7 @@ def new_state(n_envs: int, max_entities: int) -> State:
     )
 
 
-@njit(cache=True)
+@jit
 def reset_env(bank, st, n, lv):
     """Put environment n at the start of level lv, exactly as a fresh map load (spec §6.1)."""
     st.env_i[n, V_LEVEL] = lv
@@ -65,7 +65,7 @@ def reset_env(bank, st, n, lv):
     st.env_i[n, V_SEQ] = bank.n_ent[lv]
 
 
-@njit(cache=True)
+@jit
 def decode_input(byte):
     """Spec §10.1: low three bits; left has priority over right."""
     b = byte & 7
@@ -73,7 +73,7 @@ def decode_input(byte):
     return h, b & 1
 
 
-@njit(cache=True)
+@jit
 def tick(bank, st, n, h, j, near):
     """One frame of environment n (spec §5): entities move and think, then the ninja."""
     st.env_i[n, V_FRAME] += 1
@@ -101,14 +101,14 @@ def tick(bank, st, n, h, j, near):
     think(st, n)
 
 
-@njit(cache=True)
+@jit
 def episode_over(st, n):
     """Won (8) or dead (6, 7): the outcome rule of spec §6.9."""
     s = st.ninja_i[n, STATE]
     return s == ST_DEAD or s == ST_DYING or s == ST_CELEBRATING
 
 
-@njit(cache=True)
+@jit
 def run_frames(bank, st, inputs, auto_reset):
     """Advance every environment through its row of input bytes (shape [N, F]).
 
@@ -125,7 +125,7 @@ def run_frames(bank, st, inputs, auto_reset):
                 reset_env(bank, st, n, st.env_i[n, V_LEVEL])
 
 
-@njit(cache=True)
+@jit
 def run_recorded(bank, st, n, inputs, ninja_out, state_out, gold_out, ent_x, ent_y,
                  ent_active, ent_state):
     """Advance environment n through `inputs`, recording the state after every frame."""
@@ -147,7 +147,7 @@ def run_recorded(bank, st, n, inputs, ninja_out, state_out, gold_out, ent_x, ent
             ent_state[f, e] = report_state(bank, st, n, e)
 
 
-@njit(cache=True)
+@jit
 def reset_envs(bank, st, env_ids, levels):
     for k in range(env_ids.shape[0]):
         reset_env(bank, st, env_ids[k], levels[k])

@@ -7,7 +7,7 @@ bit for bit, and floating-point results depend on that order. Squares are writte
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from .constants import CELL, SQRT2_HALF
 from .layout import (CS_COUNT, CS_START, E_CELL_X, E_CELL_Y, E_CLOSED, E_SEQ, E_X, E_Y,
@@ -19,19 +19,19 @@ ORIENT_X = np.array([1.0, SQRT2_HALF, 0.0, -SQRT2_HALF, -1.0, -SQRT2_HALF, 0.0, 
 ORIENT_Y = np.array([0.0, SQRT2_HALF, 1.0, SQRT2_HALF, 0.0, -SQRT2_HALF, -1.0, -SQRT2_HALF])
 
 
-@njit(cache=True)
+@jit
 def clamp_cell(cx, cy):
     """Clamp a cell to the 44x25 grid (spec §2.1)."""
     return min(max(cx, 0), 43), min(max(cy, 0), 24)
 
 
-@njit(cache=True)
+@jit
 def cell_of(x, y):
     """Cell of a point, clamped (spec §2.1)."""
     return clamp_cell(int(math.floor(x / CELL)), int(math.floor(y / CELL)))
 
 
-@njit(cache=True)
+@jit
 def grid_move(st, n, e):
     """Re-register an entity in the cell of its current position (spec §7 grid_move).
 
@@ -46,7 +46,7 @@ def grid_move(st, n, e):
         st.env_i[n, V_SEQ] += 1
 
 
-@njit(cache=True)
+@jit
 def overlap_circles(x1, y1, r1, x2, y2, r2):
     """Spec §4.5: strict circle overlap, computed with a square root as the reference does."""
     dx = x1 - x2
@@ -54,7 +54,7 @@ def overlap_circles(x1, y1, r1, x2, y2, r2):
     return math.sqrt(dx * dx + dy * dy) < r1 + r2
 
 
-@njit(cache=True)
+@jit
 def square_vs_point(sx, sy, semi, x, y):
     """Spec §4.5 square-vs-point penetration: (hit, nx, ny, pen, pen_other)."""
     dx = x - sx
@@ -68,7 +68,7 @@ def square_vs_point(sx, sy, semi, x, y):
     return False, 0.0, 0.0, 0.0, 0.0
 
 
-@njit(cache=True)
+@jit
 def overlap_circle_segment(x, y, r, x1, y1, x2, y2):
     """Spec §4.5 circle vs segment overlap (thwump lethal face)."""
     px = x2 - x1
@@ -87,12 +87,12 @@ def overlap_circle_segment(x, y, r, x1, y1, x2, y2):
 
 # ---- grid edges (half-cell occupancy used by drones and thwumps) ----------------------------------
 
-@njit(cache=True)
+@jit
 def _half(hx, hy):
     return min(max(hx, 0), 87), min(max(hy, 0), 49)
 
 
-@njit(cache=True)
+@jit
 def is_empty_row(st, n, x1, x2, y, direction):
     """Spec §4.5: no horizontal grid edge on the row boundary crossed when moving in `direction`."""
     row = y + 1 if direction == 1 else y
@@ -103,7 +103,7 @@ def is_empty_row(st, n, x1, x2, y, direction):
     return True
 
 
-@njit(cache=True)
+@jit
 def is_empty_column(st, n, x, y1, y2, direction):
     """Spec §4.5: vertical counterpart of is_empty_row."""
     col = x + 1 if direction == 1 else x
@@ -116,14 +116,14 @@ def is_empty_column(st, n, x, y1, y2, direction):
 
 # ---- segments ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@jit
 def segment_active(bank, st, n, s):
     """Tile segments are always active; a door's segment only while the door is closed."""
     door = bank.seg_i[s, SG_DOOR]
     return door < 0 or st.ent_i[n, door, E_CLOSED] != 0
 
 
-@njit(cache=True)
+@jit
 def cell_box(x1, y1, x2, y2):
     """Cell range of a pixel rectangle for segment queries (spec §4.6)."""
     cx0 = min(max(int(math.floor(x1 / CELL)), 0), 43)
@@ -133,7 +133,7 @@ def cell_box(x1, y1, x2, y2):
     return cx0, cx1, cy0, cy1
 
 
-@njit(cache=True)
+@jit
 def closest_point(bank, s, x, y):
     """Closest point of segment s to (x, y) and its back-facing flag (spec §4.1, §4.2)."""
     f = bank.seg_f
@@ -172,7 +172,7 @@ def closest_point(bank, s, x, y):
     return back, a, b
 
 
-@njit(cache=True)
+@jit
 def closest_in_box(bank, st, n, cx0, cx1, cy0, cy1, x, y):
     """Spec §4.4 get_single_closest_point over the active segments of a cell box.
 
@@ -203,7 +203,7 @@ def closest_in_box(bank, st, n, cx0, cx1, cy0, cy1, x, y):
     return result, ba, bb
 
 
-@njit(cache=True)
+@jit
 def toi_point(x, y, vx, vy, a, b, r):
     """Spec §4.3 circle vs point time of impact (may exceed 1)."""
     dx = x - a
@@ -219,7 +219,7 @@ def toi_point(x, y, vx, vy, a, b, r):
     return 0.0
 
 
-@njit(cache=True)
+@jit
 def toi_line(x, y, vx, vy, a1, b1, a2, b2, r):
     """Spec §4.3 circle vs line segment time of impact."""
     wx = a2 - a1
@@ -243,7 +243,7 @@ def toi_line(x, y, vx, vy, a1, b1, a2, b2, r):
     return 1.0
 
 
-@njit(cache=True)
+@jit
 def toi_arc(x, y, vx, vy, a, b, hor, ver, r):
     """Spec §4.3 circle vs quarter arc (radius 24) time of impact."""
     dx = x - a
@@ -271,7 +271,7 @@ def toi_arc(x, y, vx, vy, a, b, hor, ver, r):
     return 1.0
 
 
-@njit(cache=True)
+@jit
 def segment_toi(bank, s, x, y, vx, vy, r):
     """Spec §4.3 segment TOI: the earliest of both end points and the segment body."""
     f = bank.seg_f
@@ -292,7 +292,7 @@ def segment_toi(bank, s, x, y, vx, vy, r):
     return min(t, toi_line(x, y, vx, vy, x1, y1, x2, y2, r))
 
 
-@njit(cache=True)
+@jit
 def sweep(bank, st, n, x, y, dx, dy, r):
     """Spec §4.6 sweep of a circle of radius r from (x, y) by (dx, dy): the fraction t in [0, 1]."""
     xe = x + dx

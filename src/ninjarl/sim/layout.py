@@ -13,7 +13,7 @@ names follow the spec (``nsim.md``); the comments give the spec variable each co
 """
 from collections import namedtuple
 
-from numba import njit
+from ._jit import jit
 
 from .constants import (GRAVITY_FALL, ST_CELEBRATING, ST_DEAD, ST_DISABLED, ST_DYING,
                         ST_JUMPING)
@@ -105,14 +105,14 @@ State = namedtuple("State", [
 ])
 
 
-@njit(cache=True)
+@jit
 def valid_target(st, n):
     """Spec §6.9: hazards and pads only act on a ninja that is not dead, won or disabled."""
     s = st.ninja_i[n, STATE]
     return s != ST_DEAD and s != ST_CELEBRATING and s != ST_DISABLED
 
 
-@njit(cache=True)
+@jit
 def kill(st, n):
     """Spec §6.9 kill(): only a living ninja dies; think() turns state 7 into 6 this frame."""
     if st.ninja_i[n, STATE] < ST_DEAD:
@@ -121,7 +121,7 @@ def kill(st, n):
         st.ninja_i[n, STATE] = ST_DYING
 
 
-@njit(cache=True)
+@jit
 def win(st, n):
     """Spec §6.9 win()."""
     if st.ninja_i[n, STATE] < ST_DEAD:

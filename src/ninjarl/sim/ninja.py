@@ -6,7 +6,7 @@ must equal the reference bit for bit, so formulas are written exactly as the spe
 """
 import math
 
-from numba import njit
+from ._jit import jit
 
 from .constants import (AIR_ACCEL, DRAG_REGULAR, DRAG_SLOW, FOUR_THIRDS, FRICTION_GROUND,
                         FRICTION_GROUND_SLOW, FRICTION_WALL, GRAVITY_FALL, GRAVITY_JUMP,
@@ -33,7 +33,7 @@ _PATCH_X_POS = 49.153536108584795
 _PATCH_DX = 2.0 ** -47
 
 
-@njit(cache=True)
+@jit
 def gather_entities(bank, st, n, x, y, out):
     """Active ninja-collidable entities of the 3x3 cells around (x, y), in reference order.
 
@@ -66,13 +66,13 @@ def gather_entities(bank, st, n, x, y, out):
     return count
 
 
-@njit(cache=True)
+@jit
 def _order_key(st, n, e, x0, y0):
     return ((st.ent_i[n, e, E_CELL_X] - x0) * 3 + (st.ent_i[n, e, E_CELL_Y] - y0)) * 4294967296 \
         + st.ent_i[n, e, E_SEQ]
 
 
-@njit(cache=True)
+@jit
 def integrate(st, n):
     """Spec §6.2: drag on both axes, then gravity, then move."""
     f = st.ninja_f
@@ -85,7 +85,7 @@ def integrate(st, n):
     f[n, Y] = f[n, Y] + f[n, VY]
 
 
-@njit(cache=True)
+@jit
 def pre_collision(bank, st, n, near):
     """Spec §6.3: reset per-frame contact sums; gather the entity neighbourhood once."""
     f = st.ninja_f
@@ -105,11 +105,12 @@ def pre_collision(bank, st, n, near):
     return gather_entities(bank, st, n, f[n, X], f[n, Y], near)
 
 
-@njit(cache=True)
-def _count_contact(st, n, nx, ny):
-    """Spec §6.4/6.5: a contact normal pointing up counts as floor; walls count as ceiling."""
+@jit
+def _count_contact(st, n, side, nx, ny):
+    """Spec §6.4/6.5: a contact whose `side` (normal y) points up counts as floor; walls and
+    everything else count as ceiling. The normal (nx, ny) is added to that side's sum."""
     f = st.ninja_f
-    if ny >= -0.0001:
+    if side >= -0.0001:
         st.ninja_i[n, CEIL_COUNT] += 1
         f[n, CEIL_SUM_X] += nx
         f[n, CEIL_SUM_Y] += ny
@@ -119,7 +120,7 @@ def _count_contact(st, n, nx, ny):
         f[n, FLOOR_SUM_Y] += ny
 
 
-@njit(cache=True)
+@jit
 def collide_vs_objects(bank, st, n, near, n_near):
     """Spec §6.4: depenetration from one-ways, bounce blocks, thwumps and shove thwumps."""
     lv = st.env_i[n, V_LEVEL]
@@ -150,10 +151,10 @@ def collide_vs_objects(bank, st, n, near, n_near):
             c = f[n, VX] * ny - f[n, VY] * nx
             f[n, VX] = c * ny
             f[n, VY] = c * (0.0 - nx)
-        _count_contact(st, n, nx, ny)
+        _count_contact(st, n, ny, nx, ny)
 
 
-@njit(cache=True)
+@jit
 def collide_vs_tiles(bank, st, n):
     """Spec §6.5: anti-tunnelling sweep, then up to 32 depenetration steps against segments."""
     f = st.ninja_f
@@ -198,12 +199,13 @@ def collide_vs_tiles(bank, st, n):
             f[n, VX] = c * k * dy
             # the reference negates an int 0 when dx was patched to 0, giving +0.0
             f[n, VY] = c * k * (0.0 - dx)
-        _count_contact(st, n, dx * inv, dy * inv)
+        # floor or ceiling is decided on the raw dy (spec §6.5), the sums get the unit normal
+        _count_contact(st, n, dy, dx * inv, dy * inv)
     f[n, X] = x
     f[n, Y] = y
 
 
-@njit(cache=True)
+@jit
 def post_collision(bank, st, n, near):
     """Spec §6.6: logical entity contacts, wall detection, impact and crush deaths."""
     f = st.ninja_f
@@ -291,7 +293,7 @@ def post_collision(bank, st, n, near):
             kill(st, n)
 
 
-@njit(cache=True)
+@jit
 def _impact(st, n, nx, ny):
     """Spec §6.6 steps 4-5: too fast into a surface restores the pre-collision speed and kills."""
     f = st.ninja_f
@@ -302,7 +304,7 @@ def _impact(st, n, nx, ny):
         kill(st, n)
 
 
-@njit(cache=True)
+@jit
 def _advance_buffer(i, n, col, run_limit, window):
     """Spec §6.7: advance a buffer (it counts up while below run_limit, else idles at -1) and
     return whether it is inside its window."""
@@ -313,7 +315,7 @@ def _advance_buffer(i, n, col, run_limit, window):
     return -1 < i[n, col] < window
 
 
-@njit(cache=True)
+@jit
 def think(st, n):
     """Spec §6.7: input buffers and the movement state machine."""
     f = st.ninja_f
@@ -437,7 +439,7 @@ def think(st, n):
         i[n, STATE] = ST_WALLSLIDING
 
 
-@njit(cache=True)
+@jit
 def floor_jump(st, n):
     """Spec §6.8 floor_jump(): flat, slope, uphill and perpendicular jumps."""
     f = st.ninja_f
@@ -476,7 +478,7 @@ def floor_jump(st, n):
     i[n, JUMP_DURATION] = 0
 
 
-@njit(cache=True)
+@jit
 def wall_jump(st, n):
     """Spec §6.8 wall_jump(): regular or wall-slide jump away from the last wall."""
     f = st.ninja_f
@@ -504,7 +506,7 @@ def wall_jump(st, n):
     i[n, JUMP_DURATION] = 0
 
 
-@njit(cache=True)
+@jit
 def lp_jump(st, n):
     """Spec §6.8 lp_jump(): extra boost along the last launch-pad direction."""
     f = st.ninja_f
