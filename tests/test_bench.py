@@ -11,7 +11,6 @@ from conftest import ATTRACT_REPLAYS, MAPS, REPLAYS
 from ninjarl.bench.sim_bench import (
     DEFAULT_MAPS,
     MAX_HOLD,
-    default_frames,
     load_map_bytes,
     sticky_random_inputs,
 )
@@ -40,11 +39,10 @@ def test_sticky_random_inputs_are_deterministic_sticky_actions() -> None:
     assert 10 < np.mean(runs) < 2 * MAX_HOLD
 
 
-def test_default_frames() -> None:
-    assert default_frames(1) == 1_000_000
-    assert default_frames(64) == 15_625
-    assert default_frames(1024) == 1000
-    assert default_frames(100_000) == 1000
+def test_sticky_random_inputs_shorter_tapes_are_prefixes() -> None:
+    big = sticky_random_inputs(5, 9000, seed=11)
+    np.testing.assert_array_equal(sticky_random_inputs(3, 1000, seed=11), big[:3, :1000])
+    np.testing.assert_array_equal(sticky_random_inputs(1, 16, seed=11), big[:1, :16])
 
 
 def test_default_maps_are_bundled() -> None:

@@ -117,7 +117,9 @@ def test_bench_unknown_map(capsys) -> None:
     _assert_one_line_error(capsys, "test/no-such-map", "available:")
 
 
-@pytest.mark.parametrize("argv", [["--envs", "0"], ["--frames", "-5"], ["--envs", "x"]])
+@pytest.mark.parametrize(
+    "argv", [["--envs", "0"], ["--frames", "-5"], ["--envs", "x"], ["--seed", "-1"]]
+)
 def test_bench_bad_numbers_are_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["bench", "sim", *argv])

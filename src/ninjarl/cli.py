@@ -89,9 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames",
         type=_positive_int,
         metavar="F",
-        help="frames per environment (default: max(1000, 1000000 // N))",
+        help="frames per environment (default: calibrated so that one run takes about "
+        "1 s, at least 1000)",
     )
-    sim.add_argument("--seed", type=int, default=0, help="input tape seed (default: 0)")
+    sim.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="input tape seed (default: 0)"
+    )
     sim.add_argument(
         "--json", action="store_true", help="finish with one JSON line holding all results"
     )
@@ -100,9 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
 
 

@@ -2,9 +2,11 @@
 
 Each measurement steps ``N`` environments of one level through a fixed
 sticky-random input tape of ``F`` frames with automatic resets on death or win
-(resets happen inside the timed call and are included), single-threaded.  The
-first call is a short warm-up so that compilation is not timed; the reported
-figure is ``N * F / t`` for the median ``t`` of three runs.
+(resets happen inside the timed call and are included), single-threaded.  A short
+warm-up run keeps compilation out of the timing; the reported figure is
+``N * F / t`` for the median ``t`` of three runs.  Unless ``F`` is given, a pilot
+run of 1000 frames picks ``F`` so that one run lasts about a second, whatever the
+speed of the simulator and the map.
 """
 
 from __future__ import annotations
@@ -29,13 +31,12 @@ DEFAULT_MAPS = (
     "bench/mine_heavy",
 )
 DEFAULT_ENVS = (1, 64, 1024)
-# About one million frames per measurement keeps each one in the 0.5–2 s range for
-# a compiled simulator, long enough for a stable timing.
-TARGET_TOTAL_FRAMES = 1_000_000
+TARGET_SECONDS = 1.0  # per timed run: long enough to be stable, short enough to sweep
 MIN_FRAMES = 1000
 WARMUP_FRAMES = 16
 REPEATS = 3
 MAX_HOLD = 30  # frames an action is held at most in the sticky-random tape
+HOLDS_PER_DRAW = 256
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,6 @@ class SimBenchResult:
     frames: int
     seconds: float
     frames_per_s: float
-
-
-def default_frames(n_envs: int) -> int:
-    """Frames per environment so that one measurement covers about 10^6 frames."""
-    return max(MIN_FRAMES, TARGET_TOTAL_FRAMES // n_envs)
 
 
 def load_map_bytes(spec: str) -> bytes:
@@ -87,18 +83,18 @@ def map_bytes_from_file(path: Path) -> bytes:
 def sticky_random_inputs(n_envs: int, n_frames: int, seed: int) -> np.ndarray:
     """Input tape of shape ``(n_envs, n_frames)``: random RL actions held 1–30 frames.
 
-    Deterministic for a given seed; every environment gets its own sequence.
+    Every environment draws from its own generator seeded with ``(seed, env)`` in
+    fixed-size batches, so a row depends only on ``seed`` and its index: a shorter
+    or narrower tape is a prefix of a longer or wider one.
     """
-    rng = np.random.default_rng(seed)
     action_bytes = np.array(ACTION_TO_INPUT_BYTE, dtype=np.uint8)
     tape = np.empty((n_envs, n_frames), dtype=np.uint8)
-    mean_hold = (1 + MAX_HOLD) / 2
     for env in range(n_envs):
+        rng = np.random.default_rng([seed, env])
         filled = 0
         while filled < n_frames:
-            n_holds = int((n_frames - filled) / mean_hold) + 1
-            actions = rng.integers(0, len(action_bytes), n_holds)
-            holds = rng.integers(1, MAX_HOLD + 1, n_holds)
+            actions = rng.integers(0, len(action_bytes), HOLDS_PER_DRAW)
+            holds = rng.integers(1, MAX_HOLD + 1, HOLDS_PER_DRAW)
             run = np.repeat(action_bytes[actions], holds)[: n_frames - filled]
             tape[env, filled : filled + len(run)] = run
             filled += len(run)
@@ -111,27 +107,34 @@ def run_sim_bench(
     frames: int | None = None,
     seed: int = 0,
 ) -> Iterator[SimBenchResult]:
-    """Measure every map × batch size, yielding each result as soon as it is known."""
+    """Measure every map × batch size, yielding each result as soon as it is known.
+
+    ``frames`` is the tape length per environment; ``None`` calibrates it (at least
+    1000) so that one timed run lasts about :data:`TARGET_SECONDS`.
+    """
     # Read every map first so that a bad name fails before minutes of benchmarking.
     maps = [(spec, load_map_bytes(spec)) for spec in map_specs]
     from ninjarl.sim import BatchSimulator, build_level
 
-    tapes = {
-        n: sticky_random_inputs(n, frames if frames is not None else default_frames(n), seed)
-        for n in env_counts
-    }
     for spec, map_bytes in maps:
         level = build_level(map_bytes, name=spec)
         for n in env_counts:
-            tape = tapes[n]
             sim = BatchSimulator([level], np.zeros(n, dtype=np.int64))
-            sim.run(np.ascontiguousarray(tape[:, :WARMUP_FRAMES]), auto_reset=True)
-            times = []
-            for _ in range(REPEATS):
-                sim.reset()
-                start = time.perf_counter()
-                sim.run(tape, auto_reset=True)
-                times.append(time.perf_counter() - start)
-            seconds = statistics.median(times)
-            n_frames = tape.shape[1]
+            sim.run(sticky_random_inputs(n, WARMUP_FRAMES, seed), auto_reset=True)
+            n_frames = frames if frames is not None else _calibrated_frames(sim, n, seed)
+            tape = sticky_random_inputs(n, n_frames, seed)
+            seconds = statistics.median([_timed_run(sim, tape) for _ in range(REPEATS)])
             yield SimBenchResult(spec, n, n_frames, seconds, n * n_frames / seconds)
+
+
+def _timed_run(sim, tape: np.ndarray) -> float:
+    sim.reset()
+    start = time.perf_counter()
+    sim.run(tape, auto_reset=True)
+    return time.perf_counter() - start
+
+
+def _calibrated_frames(sim, n_envs: int, seed: int) -> int:
+    pilot_seconds = _timed_run(sim, sticky_random_inputs(n_envs, MIN_FRAMES, seed))
+    frames_per_s = n_envs * MIN_FRAMES / max(pilot_seconds, 1e-9)
+    return max(MIN_FRAMES, int(TARGET_SECONDS * frames_per_s / n_envs))
