@@ -22,7 +22,6 @@ from ninjarl.sim.errors import FormatError
 GRID_W = 42
 GRID_H = 23
 TILES_OFFSET = 184
-COUNTS_OFFSET = 1150
 EXIT_COUNT_OFFSET = 1156  # low byte of the type-3 count
 DEATHBALL_COUNT_OFFSET = 1200  # low byte of the type-25 count
 RECORDS_OFFSET = 1230  # the ninja record; entity records follow
@@ -40,7 +39,6 @@ LOCKED_DOOR = 6
 TRAP_DOOR = 8
 ZAP_DRONE = 14
 MINI_DRONE = 26
-DEATH_BALL = 25
 
 #: Entity types the reference simulator creates objects for.
 IMPLEMENTED_TYPES = frozenset({1, 2, 3, 5, 6, 8, 10, 11, 14, 17, 20, 21, 24, 25, 26, 28})
