@@ -26,5 +26,12 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 
 
 def jit(fn):
-    """Compile `fn` in nopython mode with the source-keyed disk cache."""
-    return numba.njit(cache=True)(fn)
+    """Compile `fn` in nopython mode with the source-keyed disk cache and without numba's
+    reference counting (NRT).
+
+    Our kernels never allocate (scratch buffers come from Python), so reference counting buys
+    nothing, and with it every call that passes the Bank/State bundles pays an atomic
+    increment and decrement per array: measured 115 ns against 1.4 ns for one closest-point
+    query.
+    """
+    return numba.njit(cache=True, _nrt=False)(fn)

@@ -44,8 +44,11 @@ def reset_env(bank, st, n, lv):
     """Put environment n at the start of level lv, exactly as a fresh map load (spec §6.1)."""
     st.env_i[n, V_LEVEL] = lv
     st.env_i[n, V_FRAME] = 0
-    st.ninja_f[n, :] = 0.0
-    st.ninja_i[n, :] = 0
+    # explicit loops: slicing would need numba's reference counting, which we compile without
+    for c in range(NINJA_F_COLS):
+        st.ninja_f[n, c] = 0.0
+    for c in range(NINJA_I_COLS):
+        st.ninja_i[n, c] = 0
     st.ninja_f[n, X] = bank.spawn[lv, 0]
     st.ninja_f[n, Y] = bank.spawn[lv, 1]
     st.ninja_f[n, GRAVITY] = GRAVITY_FALL
@@ -56,10 +59,15 @@ def reset_env(bank, st, n, lv):
     st.ninja_i[n, FLOOR_BUFFER] = -1
     st.ninja_i[n, WALL_BUFFER] = -1
     st.ninja_i[n, LP_BUFFER] = -1
-    st.hor_edge[n, :, :] = bank.hor_edge0[lv]
-    st.ver_edge[n, :, :] = bank.ver_edge0[lv]
-    st.ent_f[n, :, :] = 0.0
-    st.ent_i[n, :, :] = 0
+    for hx in range(EDGE_W):
+        for hy in range(EDGE_H):
+            st.hor_edge[n, hx, hy] = bank.hor_edge0[lv, hx, hy]
+            st.ver_edge[n, hx, hy] = bank.ver_edge0[lv, hx, hy]
+    for e in range(st.ent_f.shape[1]):
+        for c in range(ENT_F_COLS):
+            st.ent_f[n, e, c] = 0.0
+        for c in range(ENT_I_COLS):
+            st.ent_i[n, e, c] = 0
     for e in range(bank.n_ent[lv]):
         reset_entity(bank, st, n, e)
     st.env_i[n, V_SEQ] = bank.n_ent[lv]
@@ -109,13 +117,13 @@ def episode_over(st, n):
 
 
 @jit
-def run_frames(bank, st, inputs, auto_reset):
+def run_frames(bank, st, inputs, auto_reset, near):
     """Advance every environment through its row of input bytes (shape [N, F]).
 
     With auto_reset, an environment whose episode ended (won or dead) after a frame is reset to
     its level's start before its next frame, and its episode counter is incremented.
+    `near` is scratch space for one entity neighbourhood (length >= max entities).
     """
-    near = np.empty(max(1, bank.ent_si.shape[1]), np.int64)
     for n in range(inputs.shape[0]):
         for f in range(inputs.shape[1]):
             h, j = decode_input(inputs[n, f])
@@ -126,10 +134,9 @@ def run_frames(bank, st, inputs, auto_reset):
 
 
 @jit
-def run_recorded(bank, st, n, inputs, ninja_out, state_out, gold_out, ent_x, ent_y,
+def run_recorded(bank, st, n, inputs, near, ninja_out, state_out, gold_out, ent_x, ent_y,
                  ent_active, ent_state):
     """Advance environment n through `inputs`, recording the state after every frame."""
-    near = np.empty(max(1, bank.ent_si.shape[1]), np.int64)
     lv = st.env_i[n, V_LEVEL]
     for f in range(inputs.shape[0]):
         h, j = decode_input(inputs[f])
@@ -171,6 +178,7 @@ class BatchSimulator:
             raise ValueError(f"env_level values must lie in [0, {len(self.levels) - 1}]")
         self.bank: Bank = make_bank(self.levels)
         self.state: State = new_state(len(env_level), self.bank.ent_si.shape[1])
+        self._near = np.empty(self.bank.ent_si.shape[1], np.int64)
         self.reset(env_level=env_level)
 
     @property
@@ -188,7 +196,7 @@ class BatchSimulator:
         inputs = np.ascontiguousarray(inputs, np.uint8)
         if inputs.ndim != 2 or inputs.shape[0] != self.n_envs:
             raise ValueError(f"inputs must have shape ({self.n_envs}, frames), got {inputs.shape}")
-        run_frames(self.bank, self.state, inputs, auto_reset)
+        run_frames(self.bank, self.state, inputs, auto_reset, self._near)
 
     @property
     def episodes(self) -> np.ndarray:
@@ -202,14 +210,13 @@ class Simulator:
     def __init__(self, level: Level):
         self.level = level
         self._batch = BatchSimulator([level], np.zeros(1, np.int64))
-        self._near = np.empty(max(1, level.n_entities), np.int64)
 
     def reset(self) -> None:
         self._batch.reset()
 
     def tick(self, hor: int, jump: int) -> None:
         """Advance one frame with horizontal input -1/0/+1 and jump 0/1."""
-        tick(self._batch.bank, self._batch.state, 0, int(hor), int(jump), self._near)
+        tick(self._batch.bank, self._batch.state, 0, int(hor), int(jump), self._batch._near)
 
     @property
     def _f(self):
@@ -241,8 +248,8 @@ def simulate_inputs(level: Level, raw_inputs: np.ndarray) -> dict:
     ent_y = np.zeros((frames, n_ent))
     ent_active = np.zeros((frames, n_ent), np.uint8)
     ent_state = np.zeros((frames, n_ent), np.int16)
-    run_recorded(sim.bank, sim.state, 0, inputs, ninja, state, gold, ent_x, ent_y, ent_active,
-                 ent_state)
+    run_recorded(sim.bank, sim.state, 0, inputs, sim._near, ninja, state, gold, ent_x, ent_y,
+                 ent_active, ent_state)
     finished = np.flatnonzero((state == ST_DEAD) | (state == ST_DYING) | (state == ST_CELEBRATING))
     outcome, outcome_frame = "ongoing", -1
     if len(finished):
