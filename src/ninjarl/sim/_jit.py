@@ -35,3 +35,13 @@ def jit(fn):
     query.
     """
     return numba.njit(cache=True, _nrt=False)(fn)
+
+
+def jit_inline(fn):
+    """Like :func:`jit`, but inlined into every caller at compile time.
+
+    Used for entity behaviour: a frame calls it once per entity, and a real call has to pass the
+    whole Bank/State bundles (about 230 machine words, ~54 ns); inlined, the mine_heavy map runs
+    3.5x faster. The price is a longer first compilation.
+    """
+    return numba.njit(cache=True, _nrt=False, inline="always")(fn)

@@ -10,7 +10,7 @@ the golden traces are bit-exact. Squares are written ``a*a`` (spec §0, §11.2).
 import math
 
 import numpy as np
-from ._jit import jit
+from ._jit import jit_inline
 
 from .constants import (BOOST_PAD_RADIUS, BOUNCE_BLOCK_DAMPENING, BOUNCE_BLOCK_SEMI_SIDE,
                         BOUNCE_BLOCK_STIFFNESS, BOUNCE_BLOCK_STRENGTH, DEATH_BALL_RADIUS,
@@ -53,18 +53,18 @@ SHOVE_RETREAT_SPEED = 1
 NONE_PHYS = (False, 0.0, 0.0, 0.0, 0.0)
 
 
-@jit
+@jit_inline
 def _orient(bank, lv, e):
     # The map parser rejects orientations >= 8; the mask only keeps table reads in bounds.
     return bank.ent_si[lv, e, ES_ORIENT] & 7
 
 
-@jit
+@jit_inline
 def _floor(v):
     return int(math.floor(v))
 
 
-@jit
+@jit_inline
 def _ninja_overlaps(st, n, e, r):
     """Strict circle overlap of entity e (radius r) with the ninja (spec §4.5)."""
     return overlap_circles(st.ent_f[n, e, E_X], st.ent_f[n, e, E_Y], r,
@@ -73,7 +73,7 @@ def _ninja_overlaps(st, n, e, r):
 
 # ---- reset -------------------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def reset_entity(bank, st, n, e):
     """State of entity e right after a fresh map load (spec §7 creation, §8 constructors).
 
@@ -115,7 +115,7 @@ def reset_entity(bank, st, n, e):
 
 # ---- doors --------------------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def set_door_closed(bank, st, n, e, closed):
     """Spec §8.4 change_state: segment active flag and +-1 on the door's two grid edges.
 
@@ -143,7 +143,7 @@ def set_door_closed(bank, st, n, e, closed):
 
 # ---- drones (14, 26) ----------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _drone_try_direction(st, n, e, d, r, grid):
     """Spec §8.11 direction test from the drone's (snapped) position; sets the target if free."""
     px = st.ent_f[n, e, E_X]
@@ -175,7 +175,7 @@ def _drone_try_direction(st, n, e, d, r, grid):
     return True
 
 
-@jit
+@jit_inline
 def _drone_move(bank, st, n, e, lv, speed, r, grid):
     """Spec §8.11 move(): walk to the target cell centre, then pick the next direction."""
     d = st.ent_i[n, e, E_DIR]
@@ -209,7 +209,7 @@ def _drone_move(bank, st, n, e, lv, speed, r, grid):
 
 # ---- bounce block (17) --------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _bounce_block_move(bank, st, n, e, lv):
     """Spec §8.7 move(): damped spring towards the origin."""
     f = st.ent_f
@@ -228,7 +228,7 @@ def _bounce_block_move(bank, st, n, e, lv):
 
 # ---- thwump (20) --------------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _thwump_axes(bank, lv, e):
     """(horizontal, direction) of a thwump from its orientation (spec §8.8)."""
     o = _orient(bank, lv, e)
@@ -237,7 +237,7 @@ def _thwump_axes(bank, lv, e):
     return horizontal, direction
 
 
-@jit
+@jit_inline
 def _thwump_move(bank, st, n, e, lv):
     """Spec §8.8 move(): charge or retreat one step; a wall ahead turns it into a retreat."""
     state = st.ent_i[n, e, E_STATE]
@@ -277,7 +277,7 @@ def _thwump_move(bank, st, n, e, lv):
     grid_move(st, n, e)
 
 
-@jit
+@jit_inline
 def _thwump_think(bank, st, n, e, lv):
     """Spec §8.8 think(): an idle thwump charges when it has line of sight to the ninja."""
     if st.ent_i[n, e, E_STATE] != 0 or not valid_target(st, n):
@@ -322,7 +322,7 @@ def _thwump_think(bank, st, n, e, lv):
 
 # ---- shove thwump (28) --------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _shove_move(st, n, e, mx, my, speed):
     """Spec §8.9 move_if_possible(): one step along the stored axis; a wall starts the retreat."""
     px = st.ent_f[n, e, E_X]
@@ -350,7 +350,7 @@ def _shove_move(st, n, e, mx, my, speed):
     grid_move(st, n, e)
 
 
-@jit
+@jit_inline
 def _shove_think(bank, st, n, e, lv):
     """Spec §8.9 think(): armed -> launch once untouched; launch until a wall; retreat home."""
     if st.ent_i[n, e, E_STATE] == 1:
@@ -378,7 +378,7 @@ def _shove_think(bank, st, n, e, lv):
 
 # ---- death ball (25) ----------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _death_ball_think(bank, st, n, e, lv):
     """Spec §8.12 think(): home in on the ninja, sweep and depenetrate vs tiles, bounce off the
     tiles, repel later balls, grid_move."""
@@ -480,7 +480,7 @@ def _death_ball_think(bank, st, n, e, lv):
 
 # ---- mines (1, 21) ------------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _mine_radius(state):
     if state == 0:
         return MINE_RADIUS_DEADLY
@@ -489,7 +489,7 @@ def _mine_radius(state):
     return MINE_RADIUS_TOGGLING
 
 
-@jit
+@jit_inline
 def _mine_think(st, n, e):
     """Spec §8.1 think(): safe -> toggling on contact, toggling -> deadly once left."""
     state = st.ent_i[n, e, E_STATE]
@@ -506,7 +506,7 @@ def _mine_think(st, n, e):
 
 # ---- public dispatch ----------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def move_entity(bank, st, n, e):
     """move() of types 14, 17, 20, 24, 26 (spec §5, §8.7, §8.8, §8.10, §8.11)."""
     lv = st.env_i[n, V_LEVEL]
@@ -539,7 +539,7 @@ def move_entity(bank, st, n, e):
             st.ent_i[n, e, E_FLAG] = 0
 
 
-@jit
+@jit_inline
 def think_entity(bank, st, n, e):
     """think() of types 1, 5, 20, 21, 25, 28 (spec §5, §8.1, §8.4, §8.8, §8.9, §8.12)."""
     lv = st.env_i[n, V_LEVEL]
@@ -560,7 +560,7 @@ def think_entity(bank, st, n, e):
         _shove_think(bank, st, n, e, lv)
 
 
-@jit
+@jit_inline
 def _one_way_depen(bank, st, n, e, lv):
     """Spec §8.6 depenetration of the ninja by a one-way platform: (hit, nx, ny, length)."""
     o = _orient(bank, lv, e)
@@ -587,7 +587,7 @@ def _one_way_depen(bank, st, n, e, lv):
     return False, 0.0, 0.0, 0.0
 
 
-@jit
+@jit_inline
 def physical_collision(bank, st, n, e):
     """Physical collision of types 11, 17, 20, 28 (spec §6.4, §8.6-§8.9).
 
@@ -628,7 +628,7 @@ def physical_collision(bank, st, n, e):
     return NONE_PHYS
 
 
-@jit
+@jit_inline
 def _wall_normal(value):
     """Logical result of kind 1 when the reference's return value is truthy (non-zero)."""
     if value != 0:
@@ -636,7 +636,7 @@ def _wall_normal(value):
     return 0, 0.0, 0.0
 
 
-@jit
+@jit_inline
 def logical_collision(bank, st, n, e):
     """Logical collision of every ninja-touchable type (spec §6.6 step 1, §8).
 
@@ -766,7 +766,7 @@ def logical_collision(bank, st, n, e):
     return 0, 0.0, 0.0
 
 
-@jit
+@jit_inline
 def report_state(bank, st, n, e):
     """The `ent_state` value of the golden traces (scenarios README, entity state table)."""
     lv = st.env_i[n, V_LEVEL]
