@@ -14,7 +14,7 @@ from ._jit import jit
 from .constants import (DRAG_REGULAR, EDGE_H, EDGE_W, GRAVITY_FALL, ST_CELEBRATING, ST_DEAD,
                         ST_DISABLED, ST_DYING)
 from .entities import move_entity, report_state, reset_entity, think_entity
-from .layout import (E_ACTIVE, E_X, E_Y, ENT_F_COLS, ENT_I_COLS, ENV_I_COLS, FLOOR_BUFFER,
+from .layout import (E_ACTIVE, E_CLOSED, E_X, E_Y, ENT_F_COLS, ENT_I_COLS, ENV_I_COLS, FLOOR_BUFFER,
                      FLOOR_NY, CEIL_NY, GOLD, HOR_INPUT, JUMP_BUFFER, JUMP_INPUT, LP_BUFFER,
                      NINJA_F_COLS, NINJA_I_COLS, STATE, V_EPISODES, V_FRAME, V_LEVEL, V_SEQ,
                      VX, VY, WALL_BUFFER, X, Y, DRAG, GRAVITY, Bank, State)
@@ -229,6 +229,10 @@ class Simulator:
     state = property(lambda self: int(self._batch.state.ninja_i[0, STATE]))
     gold = property(lambda self: int(self._batch.state.ninja_i[0, GOLD]))
     frame = property(lambda self: int(self._batch.state.env_i[0, V_FRAME]))
+
+    def door_closed(self, entity: int) -> bool:
+        """Whether door entity `entity` (creation order) is closed, i.e. its segment is solid."""
+        return bool(self._batch.state.ent_i[0, entity, E_CLOSED])
 
 
 def simulate_inputs(level: Level, raw_inputs: np.ndarray) -> dict:
