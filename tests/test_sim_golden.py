@@ -51,6 +51,8 @@ def test_trace_matches_reference(path: Path):
         assert bad.size == 0, f"{key} differs first at frame {bad[0] + 1}"
     assert trace["outcome"] == str(gold["outcome"])
     assert trace["outcome_frame"] == int(gold["outcome_frame"])
+    if gold["death_cause"]:        # recorded for the scenarios only
+        assert trace["death_cause"] == str(gold["death_cause"])
 
 
 # ---- spec §14.2-14.3: traces A, B and C, to the last bit ---------------------------------------

@@ -71,3 +71,12 @@ T_LAUNCH_PAD, T_ONE_WAY, T_ZAP_DRONE, T_BOUNCE_BLOCK = 10, 11, 14, 17
 T_THWUMP, T_TOGGLE_MINE, T_BOOST_PAD, T_DEATH_BALL = 20, 21, 24, 25
 T_MINI_DRONE, T_SHOVE_THWUMP = 26, 28
 IMPLEMENTED_TYPES = (1, 2, 3, 4, 5, 6, 8, 10, 11, 14, 17, 20, 21, 24, 25, 26, 28)
+
+# Death causes recorded by the simulator: the killing entity's type, or one of these codes.
+CAUSE_IMPACT_FLOOR, CAUSE_IMPACT_CEILING, CAUSE_CRUSH = 100, 101, 102
+DEATH_CAUSES = {
+    T_MINE: "mine", T_TOGGLE_MINE: "mine", T_ZAP_DRONE: "zap_drone", T_MINI_DRONE: "mini_drone",
+    T_THWUMP: "thwump", T_DEATH_BALL: "death_ball", T_SHOVE_THWUMP: "shove_thwump",
+    CAUSE_IMPACT_FLOOR: "impact_floor", CAUSE_IMPACT_CEILING: "impact_ceiling",
+    CAUSE_CRUSH: "crush",
+}

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 from ._jit import jit
 
-from .constants import (DRAG_REGULAR, EDGE_H, EDGE_W, GRAVITY_FALL, ST_CELEBRATING, ST_DEAD,
+from .constants import (DEATH_CAUSES, DRAG_REGULAR, EDGE_H, EDGE_W, GRAVITY_FALL, ST_CELEBRATING, ST_DEAD,
                         ST_DISABLED, ST_DYING)
 from .entities import move_entity, report_state, reset_entity, think_entity
-from .layout import (E_ACTIVE, E_CLOSED, E_X, E_Y, ENT_F_COLS, ENT_I_COLS, ENV_I_COLS, FLOOR_BUFFER,
+from .layout import (DEATH_CAUSE, E_ACTIVE, E_CLOSED, E_X, E_Y, ENT_F_COLS, ENT_I_COLS, ENV_I_COLS, FLOOR_BUFFER,
                      FLOOR_NY, CEIL_NY, GOLD, HOR_INPUT, JUMP_BUFFER, JUMP_INPUT, LP_BUFFER,
                      NINJA_F_COLS, NINJA_I_COLS, STATE, V_EPISODES, V_FRAME, V_LEVEL, V_SEQ,
                      VX, VY, WALL_BUFFER, X, Y, DRAG, GRAVITY, Bank, State)
@@ -134,8 +134,8 @@ def run_frames(bank, st, inputs, auto_reset, near):
 
 
 @jit
-def run_recorded(bank, st, n, inputs, near, ninja_out, state_out, gold_out, ent_x, ent_y,
-                 ent_active, ent_state):
+def run_recorded(bank, st, n, inputs, near, ninja_out, state_out, gold_out, cause_out, ent_x,
+                 ent_y, ent_active, ent_state):
     """Advance environment n through `inputs`, recording the state after every frame."""
     lv = st.env_i[n, V_LEVEL]
     for f in range(inputs.shape[0]):
@@ -147,6 +147,7 @@ def run_recorded(bank, st, n, inputs, near, ninja_out, state_out, gold_out, ent_
         ninja_out[f, 3] = st.ninja_f[n, VY]
         state_out[f] = st.ninja_i[n, STATE]
         gold_out[f] = st.ninja_i[n, GOLD]
+        cause_out[f] = st.ninja_i[n, DEATH_CAUSE]
         for e in range(bank.n_ent[lv]):
             ent_x[f, e] = st.ent_f[n, e, E_X]
             ent_y[f, e] = st.ent_f[n, e, E_Y]
@@ -239,8 +240,9 @@ def simulate_inputs(level: Level, raw_inputs: np.ndarray) -> dict:
     """Simulate input bytes on a fresh load of `level` and return the per-frame trace.
 
     Keys match the golden traces: ``x, y, xspeed, yspeed`` (float64), ``state`` (int8), ``gold``,
-    ``ent_type``, ``ent_x``, ``ent_y``, ``ent_active``, ``ent_state`` and ``outcome`` /
-    ``outcome_frame`` (1-based frame of the first win or death, -1 if none).
+    ``ent_type``, ``ent_x``, ``ent_y``, ``ent_active``, ``ent_state``, ``outcome`` /
+    ``outcome_frame`` (1-based frame of the first win or death, -1 if none) and ``death_cause``
+    (``""`` unless dead; the names of the scenario traces, e.g. ``"mine"``, ``"impact_floor"``).
     """
     inputs = np.ascontiguousarray(raw_inputs, np.uint8).reshape(-1)
     sim = BatchSimulator([level], np.zeros(1, np.int64))
@@ -248,21 +250,24 @@ def simulate_inputs(level: Level, raw_inputs: np.ndarray) -> dict:
     ninja = np.zeros((frames, 4))
     state = np.zeros(frames, np.int8)
     gold = np.zeros(frames, np.int16)
+    cause = np.zeros(frames, np.int64)
     ent_x = np.zeros((frames, n_ent))
     ent_y = np.zeros((frames, n_ent))
     ent_active = np.zeros((frames, n_ent), np.uint8)
     ent_state = np.zeros((frames, n_ent), np.int16)
-    run_recorded(sim.bank, sim.state, 0, inputs, sim._near, ninja, state, gold, ent_x, ent_y,
-                 ent_active, ent_state)
+    run_recorded(sim.bank, sim.state, 0, inputs, sim._near, ninja, state, gold, cause, ent_x,
+                 ent_y, ent_active, ent_state)
     finished = np.flatnonzero((state == ST_DEAD) | (state == ST_DYING) | (state == ST_CELEBRATING))
-    outcome, outcome_frame = "ongoing", -1
+    outcome, outcome_frame, death_cause = "ongoing", -1, ""
     if len(finished):
         outcome_frame = int(finished[0]) + 1
         outcome = "won" if state[finished[0]] == ST_CELEBRATING else "dead"
+        if outcome == "dead":
+            death_cause = DEATH_CAUSES[int(cause[finished[0]])]
     return {
         "x": ninja[:, 0].copy(), "y": ninja[:, 1].copy(), "xspeed": ninja[:, 2].copy(),
         "yspeed": ninja[:, 3].copy(), "state": state, "gold": gold,
         "ent_type": level.entity_types, "ent_x": ent_x, "ent_y": ent_y,
         "ent_active": ent_active, "ent_state": ent_state,
-        "outcome": outcome, "outcome_frame": outcome_frame,
+        "outcome": outcome, "outcome_frame": outcome_frame, "death_cause": death_cause,
     }

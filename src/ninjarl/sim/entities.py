@@ -655,7 +655,7 @@ def logical_collision(bank, st, n, e):
         if valid_target(st, n) and st.ent_i[n, e, E_STATE] == 0:
             if _ninja_overlaps(st, n, e, MINE_RADIUS_DEADLY):
                 st.ent_i[n, e, E_STATE] = 1
-                kill(st, n)
+                kill(st, n, t)
     elif t == T_GOLD:
         if st.ninja_i[n, STATE] != ST_CELEBRATING and _ninja_overlaps(st, n, e, GOLD_RADIUS):
             st.ninja_i[n, GOLD] += 1
@@ -706,10 +706,10 @@ def logical_collision(bank, st, n, e):
             return 1, nx, 0.0
     elif t == T_ZAP_DRONE:
         if valid_target(st, n) and _ninja_overlaps(st, n, e, ZAP_DRONE_RADIUS):
-            kill(st, n)
+            kill(st, n, t)
     elif t == T_MINI_DRONE:
         if valid_target(st, n) and _ninja_overlaps(st, n, e, MINI_DRONE_RADIUS):
-            kill(st, n)
+            kill(st, n, t)
     elif t == T_BOUNCE_BLOCK:
         hit, nx, ny, ln, ln2 = square_vs_point(ex, ey,
                                                BOUNCE_BLOCK_SEMI_SIDE + NINJA_RADIUS + 0.1, x, y)
@@ -731,7 +731,7 @@ def logical_collision(bank, st, n, e):
                     fy = (THWUMP_SEMI_SIDE + 2) * direction
                     x1, y1, x2, y2 = ex - fx, ey + fy, ex + fx, ey + fy
                 if overlap_circle_segment(x, y, NINJA_RADIUS + 2, x1, y1, x2, y2):
-                    kill(st, n)
+                    kill(st, n, t)
                 return _wall_normal(nx)
     elif t == T_DEATH_BALL:
         if valid_target(st, n) and _ninja_overlaps(st, n, e, DEATH_BALL_RADIUS):
@@ -742,7 +742,7 @@ def logical_collision(bank, st, n, e):
             if dist > 0:
                 st.ent_f[n, e, E_VX] += dx / dist * 10
                 st.ent_f[n, e, E_VY] += dy / dist * 10
-            kill(st, n)
+            kill(st, n, t)
     elif t == T_SHOVE_THWUMP:
         state = st.ent_i[n, e, E_STATE]
         hit, nx, ny, ln, ln2 = square_vs_point(ex, ey,
@@ -762,7 +762,7 @@ def logical_collision(bank, st, n, e):
             return _wall_normal(nx)
         # Quirk Q14: the core kills without a validity check (kill() ignores a dead ninja).
         if overlap_circles(x, y, NINJA_RADIUS, ex, ey, SHOVE_THWUMP_CORE_RADIUS):
-            kill(st, n)
+            kill(st, n, t)
     return 0, 0.0, 0.0
 
 

@@ -63,7 +63,8 @@ HOR_INPUT, JUMP_INPUT, JUMP_INPUT_OLD, JUMP_DURATION = 4, 5, 6, 7
 JUMP_BUFFER, FLOOR_BUFFER, WALL_BUFFER, LP_BUFFER = 8, 9, 10, 11
 FLOOR_COUNT, CEIL_COUNT, CRUSHABLE = 12, 13, 14
 GOLD, DOORS_OPENED = 15, 16
-NINJA_I_COLS = 17
+DEATH_CAUSE = 17         # what killed the ninja (constants.DEATH_CAUSES), 0 while alive
+NINJA_I_COLS = 18
 
 # ---- State: entities ---------------------------------------------------------------------------
 # ent_f[n, e, :]
@@ -113,9 +114,13 @@ def valid_target(st, n):
 
 
 @jit
-def kill(st, n):
-    """Spec §6.9 kill(): only a living ninja dies; think() turns state 7 into 6 this frame."""
+def kill(st, n, cause):
+    """Spec §6.9 kill(): only a living ninja dies; think() turns state 7 into 6 this frame.
+
+    `cause` (an entity type or a CAUSE_* code) is recorded for the first kill only.
+    """
     if st.ninja_i[n, STATE] < ST_DEAD:
+        st.ninja_i[n, DEATH_CAUSE] = cause
         if st.ninja_i[n, STATE] == ST_JUMPING:
             st.ninja_f[n, GRAVITY] = GRAVITY_FALL
         st.ninja_i[n, STATE] = ST_DYING

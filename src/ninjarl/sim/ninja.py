@@ -8,7 +8,7 @@ import math
 
 from ._jit import jit
 
-from .constants import (AIR_ACCEL, DRAG_REGULAR, DRAG_SLOW, FOUR_THIRDS, FRICTION_GROUND,
+from .constants import (AIR_ACCEL, CAUSE_CRUSH, CAUSE_IMPACT_CEILING, CAUSE_IMPACT_FLOOR, DRAG_REGULAR, DRAG_SLOW, FOUR_THIRDS, FRICTION_GROUND,
                         FRICTION_GROUND_SLOW, FRICTION_WALL, GRAVITY_FALL, GRAVITY_JUMP,
                         GROUND_ACCEL, HALF_GROUND_ACCEL, MAX_HOR_SPEED, MAX_JUMP_DURATION,
                         MAX_SURVIVABLE_IMPACT, MIN_SURVIVABLE_CRUSHING, NINJA_RADIUS,
@@ -271,7 +271,7 @@ def post_collision(bank, st, n, near):
             f[n, FLOOR_NX] = sx / s
             f[n, FLOOR_NY] = sy / s
         if i[n, STATE] != ST_CELEBRATING and i[n, AIRBORN_OLD] != 0:
-            _impact(st, n, f[n, FLOOR_NX], f[n, FLOOR_NY])
+            _impact(st, n, f[n, FLOOR_NX], f[n, FLOOR_NY], CAUSE_IMPACT_FLOOR)
 
     if i[n, CEIL_COUNT] > 0:
         sx = f[n, CEIL_SUM_X]
@@ -284,24 +284,24 @@ def post_collision(bank, st, n, near):
             f[n, CEIL_NX] = sx / s
             f[n, CEIL_NY] = sy / s
         if i[n, STATE] != ST_CELEBRATING:
-            _impact(st, n, f[n, CEIL_NX], f[n, CEIL_NY])
+            _impact(st, n, f[n, CEIL_NX], f[n, CEIL_NY], CAUSE_IMPACT_CEILING)
 
     if i[n, CRUSHABLE] != 0 and f[n, CRUSH_LEN] > 0:
         xc = f[n, X_CRUSH]
         yc = f[n, Y_CRUSH]
         if math.sqrt(xc * xc + yc * yc) / f[n, CRUSH_LEN] < MIN_SURVIVABLE_CRUSHING:
-            kill(st, n)
+            kill(st, n, CAUSE_CRUSH)
 
 
 @jit
-def _impact(st, n, nx, ny):
+def _impact(st, n, nx, ny, cause):
     """Spec §6.6 steps 4-5: too fast into a surface restores the pre-collision speed and kills."""
     f = st.ninja_f
     impact = -(nx * f[n, VX_OLD] + ny * f[n, VY_OLD])
     if impact > MAX_SURVIVABLE_IMPACT - FOUR_THIRDS * abs(ny):
         f[n, VX] = f[n, VX_OLD]
         f[n, VY] = f[n, VY_OLD]
-        kill(st, n)
+        kill(st, n, cause)
 
 
 @jit
