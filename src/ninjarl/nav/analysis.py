@@ -1,0 +1,291 @@
+"""Physics-aware reachability and path distances of one level on a 12-px sub-cell grid."""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ninjarl.sim.level import TILE_ARCS, TILE_DIAGONALS, Level
+
+from . import _kernels as K
+from .envelope import FALL_DEPTH, KIND_BIG, KIND_NORMAL, KIND_PAD, ROW_OFF, measure_envelopes
+
+NX, NY = 88, 50
+SUB = 12
+NINJA_R = 10.0
+#: a sub-cell is a node if one of its 4x4 sample centres (spacing 3 px, so any point of the
+#: sub-cell is within 2.2 px of a sample) is outside solid tiles and at least this far from every
+#: tile surface: permissive by the sampling gap plus 0.3 px.
+CLEAR_THR = NINJA_R - 2.5
+#: a tile surface within this distance of a free sample counts as a contact (floor below / wall
+#: beside) for take-off classification.
+CONTACT_THR = NINJA_R + 3.5
+
+T_MINE, T_EXIT, T_SWITCH, T_DOOR, T_LOCKED, T_TRAP = 1, 3, 4, 5, 6, 8
+T_PAD, T_ONEWAY, T_BOUNCE, T_THWUMP, T_TOGGLE, T_BOOST, T_SHOVE = 10, 11, 17, 20, 21, 24, 28
+
+
+@dataclass
+class LevelNav:
+    """Navigation analysis of one level. Arrays are indexed ``[sx, sy]`` on the 88 x 50 grid of
+    12-px sub-cells (centre ``(12*sx + 6, 12*sy + 6)`` px).
+
+    Fields:
+      node: bool — a ninja centre fits somewhere in the sub-cell (tiles only; doors ignored).
+      ground: bool — node with a tile surface below within contact range (floor take-off).
+      wall: int8 — wall contact side bits: 1 = wall on the left, 2 = wall on the right.
+      launch_kind: int8 — take-off envelope used from this sub-cell: 0 none (air), 1 normal
+        (flat floor, wall, entity platform), 2 big (floor near slopes/curves, bounce block),
+        3 launch/boost pad.
+      reachable: bool — reachable from the spawn with every locked door the level can open.
+      dist_to_switch, dist_to_exit: float32 — path length in px over the movement graph to the
+        exit switch / exit door trigger (``inf`` where the target cannot be reached).
+      switch_mask, exit_mask: bool — sub-cells from which the ninja touches the switch / door.
+      switch_reachable: bool — the exit switch is reachable from the spawn.
+      exit_reachable: bool — the exit door is reachable from the switch.
+      reachable_fraction: float — reachable nodes / nodes.
+      mine_dist: float32 — px from the sub-cell centre to the nearest (toggle) mine, capped at 600.
+      locked_doors: int — number of locked doors in the level; doors_opened: how many of them
+        the analysis could open (their switch is reachable).
+      door_open: bool [n_locked] — per locked door (creation order) whether it can be opened.
+      spawn_cell: (sx, sy) of the spawn.
+      n_nodes, n_reachable: counts.
+    """
+    node: np.ndarray
+    ground: np.ndarray
+    wall: np.ndarray
+    launch_kind: np.ndarray
+    reachable: np.ndarray
+    dist_to_switch: np.ndarray
+    dist_to_exit: np.ndarray
+    switch_mask: np.ndarray
+    exit_mask: np.ndarray
+    switch_reachable: bool
+    exit_reachable: bool
+    reachable_fraction: float
+    mine_dist: np.ndarray
+    locked_doors: int
+    doors_opened: int
+    door_open: np.ndarray
+    spawn_cell: tuple[int, int]
+    n_nodes: int
+    n_reachable: int
+
+
+def sub_cell(x: float, y: float) -> tuple[int, int]:
+    """Sub-cell (sx, sy) of a point in px, clamped to the grid."""
+    sx = int(x // SUB)
+    sy = int(y // SUB)
+    return min(max(sx, 0), NX - 1), min(max(sy, 0), NY - 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _tile_masks() -> np.ndarray:
+    """bool [38, 24, 24]: solid pixels (sampled at pixel centres) of every tile id."""
+    m = np.zeros((256, 24, 24), bool)
+    px = np.arange(24) + 0.5
+    X, Y = np.meshgrid(px, px, indexing="ij")
+    m[1] = True
+    m[2] = Y < 12
+    m[3] = X >= 12
+    m[4] = Y >= 12
+    m[5] = X < 12
+    for tid, (x1, y1, x2, y2) in TILE_DIAGONALS.items():
+        m[tid] = (Y - y1) * (x2 - x1) - (X - x1) * (y2 - y1) < 0
+    for tid, (ax, ay, _h, _v, convex) in TILE_ARCS.items():
+        inside = (X - ax) ** 2 + (Y - ay) ** 2 < 24 * 24
+        m[tid] = inside if convex else ~inside
+    return m
+
+
+def _solid_raster(tiles: np.ndarray) -> np.ndarray:
+    masks = _tile_masks()[tiles.astype(np.int64)]          # [44, 25, 24, 24]
+    return np.ascontiguousarray(masks.transpose(0, 2, 1, 3).reshape(44 * 24, 25 * 24))
+
+
+def _touch_mask(node, x, y, radius):
+    """Nodes whose sub-cell rectangle comes closer than `radius` px to (x, y)."""
+    xs = np.arange(NX) * SUB
+    ys = np.arange(NY) * SUB
+    dx = np.maximum(np.maximum(xs - x, x - xs - SUB), 0.0)
+    dy = np.maximum(np.maximum(ys - y, y - ys - SUB), 0.0)
+    return node & ((dx[:, None] ** 2 + dy[None, :] ** 2) < radius * radius)
+
+
+def _box_mask(x0, y0, x1, y1):
+    """Sub-cells whose rectangle intersects the box [x0, x1] x [y0, y1] (px)."""
+    out = np.zeros((NX, NY), bool)
+    a, b = max(int(x0 // SUB), 0), min(int(x1 // SUB), NX - 1)
+    c, d = max(int(y0 // SUB), 0), min(int(y1 // SUB), NY - 1)
+    if a <= b and c <= d:
+        out[a:b + 1, c:d + 1] = True
+    return out
+
+
+def _thwump_path(solid, x, y, o, reach):
+    """Box covering a thwump's travel from its origin to the first solid pixel along its axis."""
+    vx, vy = {0: (1, 0), 2: (0, 1), 4: (-1, 0), 6: (0, -1)}.get(o, (0, 0))
+    ex, ey = x, y
+    if vx or vy:
+        for _ in range(1200):
+            nx, ny = ex + vx, ey + vy
+            if not (0 <= nx < solid.shape[0] and 0 <= ny < solid.shape[1]) or solid[int(nx), int(ny)]:
+                break
+            ex, ey = nx, ny
+    return (min(x, ex) - reach, min(y, ey) - reach, max(x, ex) + reach, max(y, ey) + reach)
+
+
+def analyze_level(level: Level) -> LevelNav:
+    """Analyse one level (see the package docstring for the movement model)."""
+    env = measure_envelopes()
+    solid = _solid_raster(level.tiles)
+    node, ground, wall_l, wall_r, curved = K.classify(solid, level.seg_f, level.seg_i,
+                                                      level.cell_seg, CLEAR_THR, CONTACT_THR)
+    wall = (wall_l.astype(np.int8) | (wall_r.astype(np.int8) << 1))
+    kind = np.zeros((NX, NY), np.int8)
+    kind[(ground | wall_l | wall_r) & node] = KIND_NORMAL
+    kind[ground & curved] = KIND_BIG
+
+    ents = level.map_data.entities
+    locked = []            # door segments (x1, y1, x2, y2) and switch positions of locked doors
+    switch_xy = exit_xy = None
+    mines = []
+    for e in ents:
+        t = e.type
+        if t == T_SWITCH and switch_xy is None:
+            switch_xy = (e.x, e.y)
+        elif t == T_EXIT and exit_xy is None:
+            exit_xy = (e.x, e.y)
+        elif t in (T_MINE, T_TOGGLE):
+            mines.append((e.x, e.y))
+        elif t == T_LOCKED:
+            if e.orientation in (0, 4):
+                seg = (e.x, e.y - 12.0, e.x, e.y + 12.0)
+            else:
+                seg = (e.x - 12.0, e.y, e.x + 12.0, e.y)
+            locked.append((seg, (e.switch_x, e.switch_y)))
+        # Entities the ninja can stand on, push against or be thrown by: permissive take-offs.
+        support = None
+        if t in (T_ONEWAY, T_DOOR, T_LOCKED, T_TRAP):
+            support = (e.x - 12 - 14, e.y - 12 - 14, e.x + 12 + 14, e.y + 12 + 14), KIND_NORMAL
+        elif t == T_BOUNCE:
+            support = (e.x - 9 - 24, e.y - 9 - 24, e.x + 9 + 24, e.y + 9 + 24), KIND_BIG
+        elif t == T_THWUMP:
+            support = _thwump_path(solid, e.x, e.y, e.orientation, 9 + 14), KIND_BIG
+        elif t == T_SHOVE:
+            a = _thwump_path(solid, e.x, e.y, 0, 26)
+            b = _thwump_path(solid, e.x, e.y, 2, 26)
+            c = _thwump_path(solid, e.x, e.y, 4, 26)
+            d = _thwump_path(solid, e.x, e.y, 6, 26)
+            support = (min(c[0], a[0]), min(d[1], b[1]), max(a[2], c[2]), max(b[3], d[3])), KIND_BIG
+        elif t in (T_PAD, T_BOOST):
+            support = (e.x - 18, e.y - 18, e.x + 18, e.y + 18), KIND_PAD
+        if support is not None:
+            box, k = support
+            m = _box_mask(*box) & node
+            kind[m] = np.maximum(kind[m], k)
+
+    doors = np.array([s for s, _ in locked], np.float64).reshape(-1, 4)
+    blocked = K.door_blocks(doors, K.MOVE_DX, K.MOVE_DY)
+    launch_ids = np.argwhere(kind > 0).astype(np.int64)
+    kind64 = kind.astype(np.int64)
+    env64 = env.astype(np.int64)
+
+    sx0, sy0 = sub_cell(*level.spawn)
+    if not node[sx0, sy0]:
+        cand = np.argwhere(node)
+        if len(cand):
+            d2 = (cand[:, 0] - sx0) ** 2 + (cand[:, 1] - sy0) ** 2
+            sx0, sy0 = (int(v) for v in cand[np.argmin(d2)])
+    node_s = node.copy()
+    node_s[sx0, sy0] = True
+
+    def reach_from(sx, sy, door_open):
+        r, em, *_ = K.launch_graph(node_s, kind64, blocked, door_open, env64, ROW_OFF, FALL_DEPTH,
+                                   launch_ids, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST, True, sx, sy)
+        return r, em
+
+    # locked doors: open every door whose switch becomes reachable, until nothing changes
+    door_open = np.zeros(len(locked), np.bool_)
+    sw_masks = [_touch_mask(node_s, sx, sy, 15.0) for _, (sx, sy) in locked]
+    while True:
+        reach, emask = reach_from(sx0, sy0, door_open)
+        new = door_open.copy()
+        for i, m in enumerate(sw_masks):
+            if (m & reach).any():
+                new[i] = True
+        if (new == door_open).all():
+            break
+        door_open = new
+
+    switch_mask = (_touch_mask(node_s, *switch_xy, 16.0) if switch_xy is not None
+                   else np.zeros((NX, NY), bool))
+    exit_mask = (_touch_mask(node_s, *exit_xy, 22.0) if exit_xy is not None
+                 else np.zeros((NX, NY), bool))
+    switch_reachable = bool((switch_mask & reach).any())
+    exit_reachable = False
+    if switch_reachable and exit_mask.any():
+        # from any switch sub-cell the spawn search reached, with the same doors open
+        for sx, sy in np.argwhere(switch_mask & reach):
+            r2, _ = reach_from(int(sx), int(sy), door_open)
+            if (r2 & exit_mask).any():
+                exit_reachable = True
+                break
+
+    _, _, cx, cy, cd, offs = K.launch_graph(node_s, kind64, blocked, door_open, env64, ROW_OFF,
+                                           FALL_DEPTH, launch_ids, K.MOVE_DX, K.MOVE_DY,
+                                           K.MOVE_COST, False, sx0, sy0)
+
+    def dist_to(target):
+        if not target.any():
+            return np.full((NX, NY), np.inf, np.float32)
+        D = K.launch_distances(launch_ids, cx, cy, cd, offs, target)
+        d = K.grid_distances(launch_ids, D, target, emask, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST)
+        d[~node_s] = np.inf
+        return d.astype(np.float32)
+
+    dist_sw = dist_to(switch_mask)
+    dist_ex = dist_to(exit_mask)
+    if switch_xy is None or exit_xy is None:
+        dist_sw[:] = np.inf
+        dist_ex[:] = np.inf
+        switch_reachable = exit_reachable = False
+
+    if mines:
+        cxs = np.arange(NX) * SUB + 6.0
+        cys = np.arange(NY) * SUB + 6.0
+        md = np.full((NX, NY), 600.0)
+        for mx, my in mines:
+            md = np.minimum(md, np.hypot(cxs[:, None] - mx, cys[None, :] - my))
+        mine_dist = md.astype(np.float32)
+    else:
+        mine_dist = np.full((NX, NY), 600.0, np.float32)
+
+    n_nodes = int(node.sum())
+    n_reach = int((reach & node).sum())
+    return LevelNav(
+        node=node, ground=ground & node, wall=wall * node, launch_kind=kind, reachable=reach,
+        dist_to_switch=dist_sw, dist_to_exit=dist_ex, switch_mask=switch_mask,
+        exit_mask=exit_mask, switch_reachable=switch_reachable, exit_reachable=exit_reachable,
+        reachable_fraction=n_reach / n_nodes if n_nodes else 0.0, mine_dist=mine_dist,
+        locked_doors=len(locked), doors_opened=int(door_open.sum()), door_open=door_open,
+        spawn_cell=(sx0, sy0), n_nodes=n_nodes, n_reachable=n_reach)
+
+
+#: per-level arrays stacked by :func:`stack_navs` ([L, 88, 50]) and scalars ([L]).
+STACK_GRIDS = ("node", "reachable", "dist_to_switch", "dist_to_exit", "switch_mask", "exit_mask",
+               "mine_dist", "launch_kind")
+STACK_SCALARS = ("switch_reachable", "exit_reachable", "reachable_fraction", "locked_doors")
+
+
+def stack_navs(navs: list[LevelNav]) -> dict[str, np.ndarray]:
+    """Stack per-level results for a compiled environment kernel: grids as ``[L, 88, 50]``
+    (``dist_to_switch[level, sx, sy]``), scalars as ``[L]``. Distances stay float32 with inf."""
+    out = {}
+    for k in STACK_GRIDS:
+        out[k] = np.ascontiguousarray(np.stack([getattr(n, k) for n in navs]))
+    for k in STACK_SCALARS:
+        out[k] = np.array([getattr(n, k) for n in navs])
+    return out

@@ -1,0 +1,167 @@
+"""Navigation layer: soundness on real play, precision on built maps, distances, graph sizes."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from conftest import BC_REPLAYS, MAPS
+
+from ninjarl.nav import analyze_level, build_graph, graph_spec, stack_navs, sub_cell
+from ninjarl.nav.graph import MAX_NODES, objective_feature_index
+from ninjarl.sim import build_level, read_replay, simulate_inputs, write_map
+from ninjarl.sim.mapfile import EntitySpec
+
+
+def _level(map_bytes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_level(map_bytes)
+
+
+@pytest.mark.parametrize("path", BC_REPLAYS, ids=lambda p: p.stem)
+def test_bc_trajectory_is_reachable(path):
+    r = read_replay(path)
+    level = _level(r.map_bytes)
+    nav = analyze_level(level)
+    tr = simulate_inputs(level, r.inputs)
+    assert nav.switch_reachable and nav.exit_reachable
+    for f, (x, y) in enumerate(zip(tr["x"], tr["y"])):
+        sx, sy = sub_cell(x, y)
+        assert nav.reachable[sx, sy], f"frame {f}: ninja at ({x:.1f}, {y:.1f}) -> {(sx, sy)}"
+    sx, sy = sub_cell(tr["x"][0], tr["y"][0])
+    assert np.isfinite(nav.dist_to_switch[sx, sy])
+
+
+TEST_MAPS = json.loads((MAPS / "test" / "maps.json").read_text())
+
+
+@pytest.mark.parametrize("entry", [e for e in TEST_MAPS if (MAPS / "test" / e["name"]).exists()],
+                         ids=lambda e: e["name"])
+def test_test_maps_flags(entry):
+    nav = analyze_level(_level((MAPS / "test" / entry["name"]).read_bytes()))
+    assert nav.switch_reachable == entry["completable"]
+    assert nav.exit_reachable == entry["completable"]
+    assert 0.0 < nav.reachable_fraction <= 1.0
+
+
+def test_distances_grow_away_from_switch():
+    nav = analyze_level(_level((MAPS / "test" / "simple-walk").read_bytes()))
+    lv = _level((MAPS / "test" / "simple-walk").read_bytes())
+    sw = next(e for e in lv.map_data.entities if e.type == 4)
+    sx, sy = sub_cell(sw.x, sw.y)
+    assert nav.dist_to_switch[nav.switch_mask].max() == 0.0
+    d = nav.dist_to_switch
+    # along the corridor floor row of the switch, distance grows with |x - switch|
+    row = [d[x, sy] for x in range(88) if np.isfinite(d[x, sy])]
+    assert len(row) > 10
+    left = [d[x, sy] for x in range(sx, -1, -1) if np.isfinite(d[x, sy])]
+    assert all(b >= a for a, b in zip(left, left[1:]))
+    assert left[-1] >= 48.0 and left[-1] > left[0]
+    # spawn distance roughly the straight-line distance
+    spx, spy = sub_cell(*lv.spawn)
+    straight = math.hypot(lv.spawn[0] - sw.x, lv.spawn[1] - sw.y)
+    assert 0.5 * straight <= d[spx, spy] <= 2.5 * straight + 48
+
+
+def _open_room():
+    t = np.zeros((42, 23), np.uint8)
+    t[:, 22] = 1                        # floor: top at y = 552
+    return t
+
+
+def test_sealed_region_unreachable():
+    t = _open_room()
+    t[20:30, 5:15] = 1
+    t[22:28, 7:13] = 0                  # hollow inside a solid block
+    ents = [EntitySpec(3, 870, 534, 0, 0), EntitySpec(4, 24 * 24 + 12, 9 * 24 + 12, 0, 0)]
+    nav = analyze_level(_level(write_map(t, 60, 540, ents)))
+    assert nav.node[sub_cell(24 * 25, 24 * 10)]
+    assert not nav.reachable[sub_cell(24 * 25, 24 * 10)]
+    assert not nav.switch_reachable and not nav.exit_reachable
+    assert np.isinf(nav.dist_to_switch[sub_cell(60, 540)])
+    assert nav.reachable[sub_cell(60, 540)]
+
+
+def test_tall_step_unreachable_from_below():
+    """A high plateau (top at y = 216, 336 px above the floor) whose underside is a 45 deg
+    overhang: no vertical face within reach to wall-jump from, and too far from the left wall."""
+    t = _open_room()
+    t[30:42, 8:10] = 1                  # plateau, left face x = 744, y 216..264
+    for i in range(12):                 # overhang below: ceiling slope down to the floor
+        c, r = 30 + i, 10 + i
+        if r <= 21:
+            t[c, r] = 7
+            t[c + 1:42, r] = 1
+    lv = _level(write_map(t, 60, 540, []))
+    nav = analyze_level(lv)
+    top = sub_cell(900, 200)
+    assert nav.node[top]
+    assert not nav.reachable[top]
+    assert nav.reachable[sub_cell(300, 540)]
+    # ... but the same plateau with a climbable wall below it is reachable
+    t2 = _open_room()
+    t2[30:42, 8:22] = 1
+    nav2 = analyze_level(_level(write_map(t2, 60, 540, [])))
+    assert nav2.reachable[top]
+
+
+def test_low_ledge_reachable_by_jump():
+    t = _open_room()
+    t[15:25, 18] = 1                    # floating ledge top at y = 456: 96 px above the floor
+    nav = analyze_level(_level(write_map(t, 60, 540, [])))
+    assert nav.reachable[sub_cell(480, 442)]
+
+
+def test_locked_door_blocks_until_switch():
+    t = _open_room()
+    t[20, 0:22] = 1                     # wall splitting the room, one-cell gap... closed by a door
+    t[20, 20:22] = 0
+    door = EntitySpec(6, 21 * 24, 21 * 24 + 12 - 24, 0, 0, switch_x=900, switch_y=540)
+    # door segment x = 504, y 468..492 ... place it in the gap rows 21..22 (y 528..552)
+    door = EntitySpec(6, 21 * 24 + 12, 22 * 24, 0, 0, switch_x=900, switch_y=540)
+    t[20, 20] = 1
+    ents = [EntitySpec(3, 900, 534, 0, 0), EntitySpec(4, 960, 534, 0, 0), door]
+    nav = analyze_level(_level(write_map(t, 60, 540, ents)))
+    assert nav.locked_doors == 1
+    assert not nav.door_open[0]
+    assert not nav.switch_reachable
+
+
+def test_no_exit_means_inf():
+    nav = analyze_level(_level(write_map(_open_room(), 60, 540, [])))
+    assert not nav.switch_reachable and not nav.exit_reachable
+    assert np.isinf(nav.dist_to_switch).all() and np.isinf(nav.dist_to_exit).all()
+
+
+def test_sub_cell_clamps():
+    assert sub_cell(-5, -5) == (0, 0)
+    assert sub_cell(5000, 5000) == (87, 49)
+    assert sub_cell(18.0, 30.0) == (1, 2)
+
+
+def test_stack_and_graph():
+    levels = [_level(read_replay(p).map_bytes) for p in BC_REPLAYS[:3]]
+    navs = [analyze_level(lv) for lv in levels]
+    st = stack_navs(navs)
+    assert st["dist_to_switch"].shape == (3, 88, 50) and st["dist_to_switch"].dtype == np.float32
+    assert st["switch_reachable"].shape == (3,)
+    spec = graph_spec()
+    assert spec["total_bytes"] <= 200_000
+    for nav, lv in zip(navs, levels):
+        g = build_graph(nav, lv)
+        assert sum(a.nbytes for a in g.values()) == spec["total_bytes"]
+        for k, v in g.items():
+            assert v.shape == spec[k]["shape"] and v.dtype.name == spec[k]["dtype"]
+        nm, em, ei = g["node_mask"], g["edge_mask"], g["edge_index"]
+        assert set(np.unique(nm)) <= {0, 1} and set(np.unique(em)) <= {0, 1}
+        used = ei[:, em == 1]
+        assert used.min() >= 0 and used.max() < MAX_NODES
+        assert nm[used[0]].all() and nm[used[1]].all()
+        assert (ei[:, em == 0] == 0).all()
+        assert (g["node_features"][nm == 0] == 0).all()
+        assert np.isfinite(g["node_features"]).all()
+        f = g["node_features"]
+        assert np.array_equal(f[:, objective_feature_index], f[:, 13])
