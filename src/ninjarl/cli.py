@@ -99,6 +99,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="finish with one JSON line holding all results"
     )
     sim.set_defaults(run=_cmd_bench_sim)
+
+    env = targets.add_parser(
+        "env",
+        help="environment steps per second",
+        description="Measure NinjaVecEnv steps per second (single thread) with a "
+        "sticky-random policy, resets included, for every observation set, map, batch size "
+        "and action repeat.",
+    )
+    env.add_argument("--obs", action="extend", nargs="+", choices=("state", "vision", "all"),
+                     help="observation sets: state = game_state + reachability, vision = "
+                     "state + both images, all = vision + graph (default: state vision)")
+    env.add_argument("--map", dest="maps", action="extend", nargs="+", metavar="PATH_OR_NAME",
+                     help="maps as for bench sim (default: test/simple-walk bench/mine_heavy)")
+    env.add_argument("--envs", action="extend", nargs="+", type=_positive_int, metavar="N",
+                     help="batch sizes (default: 256)")
+    env.add_argument("--action-repeat", dest="action_repeats", action="extend", nargs="+",
+                     type=_positive_int, metavar="K", help="frames per step (default: 1 4)")
+    env.add_argument("--steps", type=_positive_int, metavar="S",
+                     help="steps per run (default: calibrated to about 1 s)")
+    env.add_argument("--seed", type=_non_negative_int, default=0, help="action tape seed")
+    env.add_argument("--json", action="store_true",
+                     help="finish with one JSON line holding all results")
+    env.set_defaults(run=_cmd_bench_env)
+
+    render = commands.add_parser(
+        "render", help="draw a level to a PNG file",
+        description="Render a level (raw map, replay or bundled map name) at its start "
+        "state as a 1056x600 colour PNG.")
+    render.add_argument("map", metavar="MAP", help="map file, replay file or bundled map name")
+    render.add_argument("--out", type=Path, required=True, metavar="PNG", help="output file")
+    render.set_defaults(run=_cmd_render)
     return parser
 
 
@@ -177,6 +208,40 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
         results.append({"map": r.map, "envs": r.envs, "frames_per_s": r.frames_per_s})
     if args.json:
         print(json.dumps({"results": results}))
+    return 0
+
+
+def _cmd_bench_env(args: argparse.Namespace) -> int:
+    from ninjarl.bench import env_bench
+
+    results = []
+    header = f"{'obs':<7}  {'map':<20}  {'envs':>5}  {'repeat':>6}  {'steps':>6}  {'steps/s':>10}"
+    print(header)
+    for r in env_bench.run_env_bench(args.obs or env_bench.DEFAULT_OBS,
+                                     args.maps or env_bench.DEFAULT_MAPS,
+                                     args.envs or env_bench.DEFAULT_ENVS,
+                                     args.action_repeats or env_bench.DEFAULT_ACTION_REPEATS,
+                                     args.steps, args.seed):
+        print(f"{r.obs:<7}  {r.map:<20}  {r.envs:>5}  {r.action_repeat:>6}  {r.steps:>6}  "
+              f"{r.steps_per_s:>10,.0f}", flush=True)
+        results.append({"obs": r.obs, "map": r.map, "envs": r.envs,
+                        "action_repeat": r.action_repeat, "steps_per_s": r.steps_per_s})
+    if args.json:
+        print(json.dumps({"results": results}))
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ninjarl.bench.sim_bench import load_map_bytes
+    from ninjarl.env.render import render_rgb, write_png
+    from ninjarl.sim import BatchSimulator, build_level
+
+    level = build_level(load_map_bytes(args.map), name=args.map)
+    sim = BatchSimulator([level], np.zeros(1, np.int64))
+    write_png(args.out, render_rgb(level, sim.bank, sim.state, 0))
+    print(f"wrote {args.out}")
     return 0
 
 

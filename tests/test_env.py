@@ -1,0 +1,223 @@
+"""ninjarl.env: Gymnasium/SB3 conformance, levels, episode ends, rewards, frame stacking."""
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from conftest import BC_REPLAYS, MAPS
+from ninjarl.env import (ENV_ID, EnvConfig, FrameStackEnv, FrameStackVecEnv, NinjaEnv,
+                         NinjaVecEnv, RewardConfig)
+from ninjarl.env.config import reward_bounds
+from ninjarl.env.engine import F_PHI
+from ninjarl.sim import build_level, read_replay
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
+
+ACTION_OF_BYTE = {byte: action for action, byte in enumerate(ACTION_TO_INPUT_BYTE)}
+TEST_MAPS = [MAPS / "test" / name for name in ("simple-walk", "long-walk", "only-jump")]
+ALL_OBS = ("player_frame", "global_view", "game_state", "reachability", "graph")
+
+
+def _replay(path):
+    replay = read_replay(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level = build_level(replay.map_bytes, path.name)
+    return level, np.array([ACTION_OF_BYTE[int(b)] for b in replay.inputs])
+
+
+def test_gymnasium_and_sb3_env_checkers_pass():
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+    for observations in (("game_state", "reachability"), ALL_OBS):
+        env = NinjaEnv(TEST_MAPS, EnvConfig(observations=observations))
+        gym_check(env, skip_render_check=True)
+        sb3_check(env, warn=True)
+
+
+def test_registered_ids_make_single_and_vector_envs():
+    env = gym.make(ENV_ID, levels=TEST_MAPS)
+    obs, info = env.reset(seed=0)
+    assert set(obs) == {"game_state", "reachability"} and "level" in info
+    venv = gym.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point",
+                        levels=TEST_MAPS)
+    obs, _ = venv.reset(seed=0)
+    assert obs["game_state"].shape == (4, 32)
+    obs, rewards, terminated, truncated, _ = venv.step(np.zeros(4, np.int64))
+    assert rewards.shape == terminated.shape == truncated.shape == (4,)
+
+
+def test_sb3_ppo_runs_on_the_vector_env():
+    from stable_baselines3 import PPO
+    venv = NinjaVecEnv(TEST_MAPS, num_envs=4, seed=0)
+    model = PPO("MultiInputPolicy", venv, n_steps=16, batch_size=32, n_epochs=1, seed=0,
+                device="cpu")
+    model.learn(64)
+    assert model.num_timesteps == 64
+
+
+def test_only_requested_observations_are_computed():
+    env = NinjaEnv(TEST_MAPS, EnvConfig(observations=("game_state",)))
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"game_state"}
+    assert env.engine._renderer is None and env.engine._graph is None
+
+
+def test_reset_plays_the_requested_level():
+    levels = [build_level(p.read_bytes(), p.name) for p in TEST_MAPS]
+    spawns = [lv.spawn for lv in levels]
+    env = NinjaEnv(levels)
+    for k in (2, 0, 1, 2):
+        obs, info = env.reset(options={"level": k})
+        assert info["level_index"] == k and info["level"] == levels[k].name
+        x = (obs["game_state"][0] + 1) / 2 * 1056
+        assert x == pytest.approx(spawns[k][0], abs=1e-3)
+
+    chosen = []
+    venv = NinjaVecEnv(levels, num_envs=3, seed=1,
+                       level_sampler=lambda n, rng: chosen.append(n) or (n + 1) % 3)
+    venv.reset()
+    assert [int(v) for v in venv.engine.sim.state.env_i[:, 0]] == [1, 2, 0]
+    assert sorted(chosen) == [0, 1, 2]
+
+
+def test_single_and_vector_env_give_identical_observations():
+    level, actions = _replay(BC_REPLAYS[5])
+    config = EnvConfig(observations=ALL_OBS, action_repeat=1)
+    env = NinjaEnv([level], config)
+    venv = NinjaVecEnv([level], num_envs=3, config=config, seed=0)
+    obs_single, _ = env.reset()
+    obs_vec = venv.reset()
+    for step, action in enumerate(actions[:-1]):
+        for key in obs_single:
+            for n in range(3):
+                np.testing.assert_array_equal(obs_vec[key][n], obs_single[key], err_msg=key)
+        obs_single, *_ = env.step(action)
+        obs_vec, *_ = venv.step(np.full(3, action))
+
+
+def test_win_is_terminated_with_success_info():
+    level, actions = _replay(BC_REPLAYS[0])
+    env = NinjaEnv([level], EnvConfig(action_repeat=1))
+    env.reset()
+    for action in actions[:-1]:
+        _, _, terminated, truncated, info = env.step(action)
+        assert not terminated and not truncated
+    _, reward, terminated, truncated, info = env.step(actions[-1])
+    assert terminated and not truncated and info["is_success"] and info["switch_activated"]
+    assert info["frames"] == len(actions) and info["death_cause"] == ""
+
+
+def test_time_limit_truncates_never_terminates():
+    env = NinjaEnv(TEST_MAPS[:1], EnvConfig(max_frames=40, action_repeat=4))
+    env.reset()
+    for step in range(10):
+        _, _, terminated, truncated, info = env.step(0)
+        assert not terminated
+        assert truncated == (step == 9)
+    assert not info["is_success"] and info["frames"] == 40
+
+    venv = NinjaVecEnv(TEST_MAPS[:1], num_envs=2, config=EnvConfig(max_frames=8))
+    venv.reset()
+    venv.step(np.zeros(2, np.int64))
+    _, _, dones, infos = venv.step(np.zeros(2, np.int64))
+    assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
+    assert all("terminal_observation" in i and "episode" in i for i in infos)
+
+
+def test_stuck_truncation_is_optional():
+    config = EnvConfig(stuck_frames=60, stuck_radius=5.0)
+    env = NinjaEnv(TEST_MAPS[:1], config)
+    env.reset()
+    truncated_at = next(s for s in range(100) if env.step(0)[3])
+    assert truncated_at == 14            # 15 steps x 4 frames = 60 frames without moving
+    env = NinjaEnv(TEST_MAPS[:1], EnvConfig())
+    env.reset()
+    assert not any(env.step(0)[3] for _ in range(100))
+
+
+def test_death_is_terminated_with_its_cause():
+    # long-jump-reachable: the first random test trace dies of a floor impact (scenarios)
+    from conftest import SCENARIOS
+    data = np.load(SCENARIOS / "random_test_long-jump-reachable.npz")
+    level = build_level(data["map_data"].tobytes())
+    env = NinjaEnv([level], EnvConfig(action_repeat=1))
+    env.reset()
+    for byte in data["inputs_raw"]:
+        _, reward, terminated, truncated, info = env.step(ACTION_OF_BYTE[int(byte)])
+        if terminated:
+            break
+    assert info["frames"] == int(data["outcome_frame"]) and info["death_cause"] == "impact_floor"
+    assert not info["is_success"]
+
+
+@pytest.mark.parametrize("path", BC_REPLAYS, ids=lambda p: p.stem)
+def test_reward_invariant_and_shaping_telescopes(path):
+    level, actions = _replay(path)
+    config = EnvConfig(action_repeat=1)
+    unshaped = EnvConfig(action_repeat=1, reward=RewardConfig(shaping_scale=0.0))
+    runs = {}
+    for name, cfg in (("shaped", config), ("unshaped", unshaped)):
+        env = NinjaEnv([level], cfg)
+        env.reset()
+        phi0 = env.engine.env_f[0, F_PHI]
+        runs[name] = (np.array([env.step(a)[1] for a in actions], np.float64), phi0)
+    shaped, phi0 = runs["shaped"]
+    shaping = shaped - runs["unshaped"][0]
+    # phi = 0 at the terminal state: the discounted shaping sum telescopes to -phi(s0)
+    discounts = config.gamma ** np.arange(len(actions))
+    assert np.dot(discounts, shaping) == pytest.approx(-phi0, abs=1e-6)
+    # this human win, at its own time, beats every possible death and timeout on its level
+    _, best_death, best_timeout = reward_bounds(config)
+    assert shaped.sum() > max(best_death, best_timeout) - phi0
+
+
+def test_win_at_the_time_limit_beats_every_failure():
+    for repeat in (1, 2, 4, 8):
+        for gamma in (0.9, 0.99, 0.999, 1.0):
+            worst_win, best_death, best_timeout = reward_bounds(
+                EnvConfig(action_repeat=repeat, gamma=gamma))
+            assert worst_win > best_death and worst_win > best_timeout
+
+
+def test_reward_config_that_prefers_dying_is_rejected():
+    with pytest.raises(ValueError, match="reward"):
+        EnvConfig(reward=RewardConfig(time_per_frame=-0.01))     # a timeout costs -50
+    with pytest.raises(ValueError, match="shaping_scale"):
+        EnvConfig(action_repeat=1, reward=RewardConfig(shaping_scale=0.5))
+    with pytest.raises(ValueError, match="observations"):
+        EnvConfig(observations=("pixels",))
+    with pytest.raises(ValueError, match="action_repeat"):
+        EnvConfig(action_repeat=0)
+
+
+@pytest.mark.parametrize("padding", ["zero", "repeat"])
+def test_frame_stack_shapes_and_padding(padding):
+    config = EnvConfig(observations=("player_frame", "game_state"))
+    env = FrameStackEnv(NinjaEnv(TEST_MAPS[:1], config), ["player_frame", "game_state"], 3,
+                        padding)
+    obs, _ = env.reset()
+    assert obs["player_frame"].shape == (84, 84, 3) and obs["game_state"].shape == (3, 32)
+    assert env.observation_space["player_frame"].shape == (84, 84, 3)
+    first = obs["game_state"][-1].copy()
+    if padding == "zero":
+        assert not obs["game_state"][:2].any() and not obs["player_frame"][..., :2].any()
+    else:
+        np.testing.assert_array_equal(obs["game_state"][0], first)
+    obs, *_ = env.step(2)
+    np.testing.assert_array_equal(obs["game_state"][1], first)
+
+    venv = FrameStackVecEnv(NinjaVecEnv(TEST_MAPS[:1], num_envs=2, config=EnvConfig(
+        observations=("game_state",), max_frames=8)), ["game_state"], 4, padding)
+    obs = venv.reset()
+    assert obs["game_state"].shape == (2, 4, 32)
+    previous = venv.step(np.zeros(2, np.int64))[0]["game_state"][0][-1]
+    obs, _, dones, infos = venv.step(np.zeros(2, np.int64))
+    assert dones.all()
+    terminal = infos[0]["terminal_observation"]["game_state"]
+    assert terminal.shape == (4, 32)
+    np.testing.assert_array_equal(terminal[-2], previous)    # the history runs to the end
+    if padding == "zero":
+        assert not obs["game_state"][0][:3].any()     # the new episode starts from padding
