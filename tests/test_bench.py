@@ -69,3 +69,17 @@ def test_load_map_bytes_rejects_other_files(tmp_path: Path) -> None:
         load_map_bytes(str(junk))
     with pytest.raises(FormatError, match="available: "):
         load_map_bytes("no/such-map")
+
+
+def test_bench_env_json_last_line(capsys) -> None:
+    import json
+
+    from ninjarl.cli import main
+
+    assert main(["bench", "env", "--obs", "state", "--map", "test/simple-walk", "--envs", "2",
+                 "--action-repeat", "1", "4", "--steps", "5", "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    results = json.loads(last)["results"]
+    assert [(r["obs"], r["map"], r["envs"], r["action_repeat"]) for r in results] == [
+        ("state", "test/simple-walk", 2, 1), ("state", "test/simple-walk", 2, 4)]
+    assert all(r["steps_per_s"] > 0 for r in results)

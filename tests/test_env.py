@@ -221,3 +221,16 @@ def test_frame_stack_shapes_and_padding(padding):
     np.testing.assert_array_equal(terminal[-2], previous)    # the history runs to the end
     if padding == "zero":
         assert not obs["game_state"][0][:3].any()     # the new episode starts from padding
+
+
+def test_rgb_array_rendering_and_render_command(tmp_path):
+    env = NinjaEnv(TEST_MAPS[:1], render_mode="rgb_array")
+    env.reset()
+    image = env.render()
+    assert image.shape == (600, 1056, 3) and image.dtype == np.uint8
+
+    from ninjarl.cli import main
+    out = tmp_path / "level.png"
+    assert main(["render", str(TEST_MAPS[0]), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["render", str(tmp_path / "missing"), "--out", str(out)]) == 2
