@@ -103,10 +103,10 @@ def test_random_bytes_fail_cleanly_or_simulate(data, inputs):
 
 
 @pytest.mark.slow
-def test_fuzz_with_numba_bounds_checking():
+def test_fuzz_with_numba_bounds_checking(tmp_path):
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1")
-    # a separate cache: bounds-checked code must not mix with the normal build
-    env["NUMBA_CACHE_DIR"] = os.path.join(os.path.dirname(__file__), "..", ".numba-boundscheck")
+    # a fresh cache: bounds-checked code must not mix with (or reuse) the normal build
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
          "-k", "damaged_maps or random_bytes or random_levels", "-m", "not slow"],
