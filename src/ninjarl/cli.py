@@ -130,7 +130,60 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("map", metavar="MAP", help="map file, replay file or bundled map name")
     render.add_argument("--out", type=Path, required=True, metavar="PNG", help="output file")
     render.set_defaults(run=_cmd_render)
+
+    _add_levels_parser(commands)
     return parser
+
+
+def _add_levels_parser(commands) -> None:
+    levels = commands.add_parser(
+        "levels", help="generate, inspect and draw level datasets",
+        description="Generated level datasets (ninjarl.levels): build train/test splits, "
+        "draw one level, draw a contact sheet.")
+    sub = levels.add_subparsers(title="level commands", metavar="LEVELS_COMMAND", required=True)
+    build = sub.add_parser(
+        "build", help="generate a train and a test split",
+        description="Generate solvability-checked levels per category into OUT/{train,test}/"
+        "<category>/<id>.map with a manifest.json per split. A split with count 0 is kept as "
+        "it is; no level of the new splits repeats (by content hash) a level of the other "
+        "split, of a split already in OUT, or of an --exclude dataset.")
+    build.add_argument("out", type=Path, metavar="OUT", help="dataset directory")
+    build.add_argument("--train", type=_non_negative_int, default=0, metavar="N",
+                       help="train levels per category (default: 0 = keep the split)")
+    build.add_argument("--test", type=_non_negative_int, default=0, metavar="M",
+                       help="test levels per category (default: 0 = keep the split)")
+    build.add_argument("--categories", nargs="+", metavar="CATEGORY",
+                       help="categories (default: all seven)")
+    build.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
+    build.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="DATASET",
+                       help="datasets whose levels must not be repeated")
+    build.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1,
+                       help="worker processes (default: all cores; output does not depend on it)")
+    build.set_defaults(run=_cmd_levels_build)
+
+    show = sub.add_parser(
+        "show", help="draw one level of a dataset",
+        description="Draw the level with id ID of DATASET ('default' = the built-in dataset) "
+        "as a 1056x600 PNG and print its manifest record.")
+    show.add_argument("dataset", metavar="DATASET", help="dataset directory or 'default'")
+    show.add_argument("level_id", metavar="ID", help="level id (as in the manifest)")
+    show.add_argument("--out", type=Path, required=True, metavar="PNG", help="output file")
+    show.set_defaults(run=_cmd_levels_show)
+
+    sheet = sub.add_parser(
+        "sheet", help="draw a contact sheet: a row of thumbnails per category",
+        description="Draw the first N levels of every category of a dataset split as a grid of "
+        "thumbnails, one row per category (in the order of ninjarl.levels.CATEGORIES). "
+        "Without DATASET the levels are generated from seeds 0..N-1.")
+    sheet.add_argument("dataset", nargs="?", metavar="DATASET",
+                       help="dataset directory or 'default' (default: generate directly)")
+    sheet.add_argument("--out", type=Path, required=True, metavar="PNG", help="output file")
+    sheet.add_argument("--split", choices=("train", "test"), default="train")
+    sheet.add_argument("--per-category", type=_positive_int, default=6, metavar="N")
+    sheet.add_argument("--scale", type=_positive_int, default=4, metavar="K",
+                       help="thumbnails are 1/K of full size (default: 4)")
+    sheet.set_defaults(run=_cmd_levels_sheet)
+
 
 
 def _positive_int(text: str) -> int:
@@ -241,6 +294,72 @@ def _cmd_render(args: argparse.Namespace) -> int:
     level = build_level(load_map_bytes(args.map), name=args.map)
     sim = BatchSimulator([level], np.zeros(1, np.int64))
     write_png(args.out, render_rgb(level, sim.bank, sim.state, 0))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _open_dataset(spec: str):
+    from ninjarl.levels import default_dataset, load_dataset
+
+    return default_dataset() if spec == "default" else load_dataset(spec)
+
+
+def _cmd_levels_build(args: argparse.Namespace) -> int:
+    import time
+
+    from ninjarl.levels import CATEGORIES, build_dataset, load_dataset
+
+    categories = args.categories or list(CATEGORIES)
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown:
+        from ninjarl.sim.errors import FormatError
+
+        raise FormatError(None, "--categories", f"unknown {', '.join(unknown)}; expected some "
+                          f"of {', '.join(CATEGORIES)}")
+    exclude: set[str] = set()
+    for path in args.exclude:
+        exclude |= load_dataset(path).hashes()
+
+    def progress(split: str, category: str, done: int, total: int) -> None:
+        print(f"{split:<5}  {category:<12}  {done}/{total}", flush=True)
+
+    start = time.perf_counter()
+    ds = build_dataset(args.out, args.train, args.test, categories, seed=args.seed,
+                       exclude_hashes=exclude, jobs=args.jobs, progress=progress)
+    sizes = ", ".join(f"{s} {len(ds.split(s))}" for s in ds.split_names)
+    print(f"wrote {args.out} ({sizes} levels) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _cmd_levels_show(args: argparse.Namespace) -> int:
+    from ninjarl.env.render import write_png
+    from ninjarl.levels.sheet import level_image
+
+    ds = _open_dataset(args.dataset)
+    split, entry = ds.find(args.level_id)
+    write_png(args.out, level_image(entry.map_bytes, name=entry.level_id))
+    print(json.dumps({"split": split, "id": entry.level_id, "category": entry.category,
+                      "seed": entry.seed, "tier": entry.tier, "hash": entry.content_hash,
+                      "metadata": entry.metadata}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_levels_sheet(args: argparse.Namespace) -> int:
+    from ninjarl.env.render import write_png
+    from ninjarl.levels import CATEGORIES, generate_level
+    from ninjarl.levels.sheet import contact_sheet
+
+    n = args.per_category
+    if args.dataset is None:
+        names = list(CATEGORIES)
+        rows = [[generate_level(c, s).map_bytes for s in range(n)] for c in names]
+    else:
+        groups = _open_dataset(args.dataset).by_category(args.split)
+        names = list(groups)
+        rows = [[e.map_bytes for e in groups[c][:n]] for c in names]
+    write_png(args.out, contact_sheet(rows, args.scale))
+    print(f"rows: {' '.join(names)}")
     print(f"wrote {args.out}")
     return 0
 

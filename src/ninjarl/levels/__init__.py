@@ -1,0 +1,18 @@
+"""ninjarl.levels — generated levels by difficulty, solvability checks and datasets.
+
+* :func:`generate_level` ``(category, seed)`` -> :class:`GeneratedLevel`: deterministic,
+  solvability-checked levels of the seven :data:`CATEGORIES` (see :mod:`.generators`).
+* :func:`check_solvable`: mine-avoiding physics-aware reachability (see :mod:`.solvability`).
+* :func:`build_dataset`, :func:`load_dataset`, :func:`default_dataset`,
+  :func:`load_level_source`: train/test datasets of raw map files with JSON manifests
+  (see :mod:`.dataset`).
+"""
+from .dataset import (Dataset, LevelEntry, build_dataset, default_dataset, level_seed,
+                      load_dataset, load_level_source)
+from .generators import (CATEGORIES, GENERATOR_VERSION, LIMITS, TIERS, GeneratedLevel,
+                         generate_level)
+from .solvability import Solvability, check_solvable
+
+__all__ = ["CATEGORIES", "GENERATOR_VERSION", "LIMITS", "TIERS", "Dataset", "GeneratedLevel",
+           "LevelEntry", "Solvability", "build_dataset", "check_solvable", "default_dataset",
+           "generate_level", "level_seed", "load_dataset", "load_level_source"]

@@ -1,0 +1,404 @@
+"""Level datasets on disk: raw N++ map files plus a JSON manifest per split; no pickle.
+
+Layout::
+
+    OUT/train/manifest.json
+    OUT/train/<category>/<level id>.map      raw map bytes (what ``ninjarl render`` reads)
+    OUT/test/manifest.json
+    OUT/test/<category>/<level id>.map
+
+A manifest is ``{"format": "ninjarl-levels", "version": 1, "generator_version": G,
+"split": "train", "seed": S, "levels": [{"id", "category", "seed", "tier", "hash", "file",
+"metadata"}, ...]}``; ``hash`` is the sha256 of the map bytes, ``file`` the map's path relative
+to the split directory, ``seed`` the generator seed (``generate_level(category, seed)``
+reproduces the bytes).
+
+**Disjoint splits.** Level seeds are derived from the dataset seed *and the split name*
+(:func:`level_seed`), so the train and test seed spaces are separate; and because two seeds can
+still draw the same map (small categories such as ``simplest`` have a few thousand distinct
+maps), every level whose content hash is already taken - by the other split, by a split that
+``OUT`` already holds, or by ``exclude_hashes`` / ``--exclude DATASET`` - is skipped and the next
+seed is drawn. So a test split built later, in another run, from another seed, into the same
+``OUT`` (or with ``--exclude`` naming the train dataset) never repeats a training level.
+
+**Atomic writes.** A split is written into a temporary directory next to its final place and
+renamed into place once complete (manifest last), so a reader sees the old split, the new split
+or none, never a half-written one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ninjarl.sim.errors import FormatError
+
+from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
+
+FORMAT = "ninjarl-levels"
+VERSION = 1
+SPLITS = ("train", "test")
+EXT = ".map"
+DEFAULT_NAME = f"default-v{GENERATOR_VERSION}"
+#: levels per category in the built-in default dataset (first build ~25 s on 2 cores)
+DEFAULT_TRAIN, DEFAULT_TEST = 100, 25
+
+
+@dataclass
+class LevelEntry:
+    """One level of a dataset split (or a bundled / raw map file)."""
+
+    level_id: str
+    category: str
+    seed: int
+    tier: int
+    content_hash: str
+    map_bytes: bytes = field(repr=False)
+    metadata: dict = field(default_factory=dict, repr=False)
+
+
+class Dataset:
+    """A dataset directory with a ``train`` and/or a ``test`` split (see the module docstring)."""
+
+    def __init__(self, path: Path, splits: dict[str, list[LevelEntry]], seeds: dict[str, int]):
+        self.path = Path(path)
+        self._splits = splits
+        self.seeds = seeds
+
+    @property
+    def split_names(self) -> list[str]:
+        return [s for s in SPLITS if s in self._splits]
+
+    def split(self, name: str) -> list[LevelEntry]:
+        """The levels of split ``name`` ("train" or "test"), in manifest order."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        if name not in self._splits:
+            raise FormatError(str(self.path / name / "manifest.json"), "manifest",
+                              f"this dataset has no {name} split")
+        return self._splits[name]
+
+    def categories(self, split: str) -> list[str]:
+        cats = {e.category for e in self.split(split)}
+        return sorted(cats, key=lambda c: (c not in CATEGORIES, CATEGORIES.index(c)
+                                           if c in CATEGORIES else 0, c))
+
+    def by_category(self, split: str) -> dict[str, list[LevelEntry]]:
+        out: dict[str, list[LevelEntry]] = {c: [] for c in self.categories(split)}
+        for e in self.split(split):
+            out[e.category].append(e)
+        return out
+
+    def hashes(self) -> set[str]:
+        return {e.content_hash for s in self._splits.values() for e in s}
+
+    def find(self, level_id: str) -> tuple[str, LevelEntry]:
+        """(split, entry) of the level with this id."""
+        for s in self.split_names:
+            for e in self._splits[s]:
+                if e.level_id == level_id:
+                    return s, e
+        raise FormatError(str(self.path), "level id", f"no level {level_id!r} in this dataset")
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{s}={len(v)}" for s, v in self._splits.items())
+        return f"Dataset({str(self.path)!r}, {sizes})"
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    """Load a dataset directory, checking every file.
+
+    Raises :class:`FormatError` naming the file and field for: no split manifest, a manifest
+    that is not valid JSON or lacks a field, a missing map file, a map whose sha256 differs from
+    the manifest's, a map the simulator's parser rejects, a level id listed twice, or a level
+    present in both splits.
+    """
+    from ninjarl.sim.mapfile import parse_map
+
+    root = Path(path)
+    if not root.is_dir():
+        raise FormatError(str(root), "dataset", "not a directory")
+    splits: dict[str, list[LevelEntry]] = {}
+    seeds: dict[str, int] = {}
+    for name in SPLITS:
+        mpath = root / name / "manifest.json"
+        if not mpath.exists():
+            continue
+        manifest = _read_manifest(mpath)
+        seeds[name] = manifest.get("seed", 0)
+        entries = []
+        seen: set[str] = set()
+        for i, rec in enumerate(manifest["levels"]):
+            rec = _check_record(rec, mpath, i)
+            if rec["id"] in seen:
+                raise FormatError(str(mpath), f"levels[{i}].id", f"{rec['id']!r} listed twice")
+            seen.add(rec["id"])
+            fpath = root / name / rec["file"]
+            try:
+                data = fpath.read_bytes()
+            except FileNotFoundError:
+                raise FormatError(str(fpath), "file", f"missing (listed in {mpath} as level "
+                                  f"{rec['id']!r})") from None
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != rec["hash"]:
+                raise FormatError(str(fpath), "content hash", f"sha256 {digest[:16]}... does not "
+                                  f"match the manifest's {rec['hash'][:16]}... (file corrupt?)")
+            parse_map(data, path=str(fpath))
+            entries.append(LevelEntry(rec["id"], rec["category"], rec["seed"], rec["tier"],
+                                      rec["hash"], data, rec.get("metadata", {})))
+        splits[name] = entries
+    if not splits:
+        raise FormatError(str(root / "train" / "manifest.json"), "manifest",
+                          "missing: not a level dataset (no train/ or test/ manifest.json)")
+    if "train" in splits and "test" in splits:
+        both = {e.content_hash for e in splits["train"]} & {e.content_hash for e in splits["test"]}
+        if both:
+            raise FormatError(str(root / "test" / "manifest.json"), "levels",
+                              f"{len(both)} level(s) also in the train split")
+    return Dataset(root, splits, seeds)
+
+
+def _read_manifest(mpath: Path) -> dict:
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise FormatError(str(mpath), "manifest", f"not UTF-8 text ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise FormatError(str(mpath), "manifest", f"not valid JSON: {e.msg} at line {e.lineno} "
+                          f"column {e.colno}") from None
+    if not isinstance(manifest, dict):
+        raise FormatError(str(mpath), "manifest", "top level is not a JSON object")
+    if manifest.get("format") != FORMAT:
+        raise FormatError(str(mpath), "format", f"expected {FORMAT!r}, got "
+                          f"{manifest.get('format')!r}")
+    if manifest.get("version") != VERSION:
+        raise FormatError(str(mpath), "version", f"unsupported version "
+                          f"{manifest.get('version')!r} (this ninjarl reads {VERSION})")
+    if not isinstance(manifest.get("levels"), list):
+        raise FormatError(str(mpath), "levels", "missing or not a list")
+    return manifest
+
+
+_FIELDS = {"id": str, "category": str, "seed": int, "tier": int, "hash": str, "file": str}
+
+
+def _check_record(rec, mpath: Path, i: int) -> dict:
+    if not isinstance(rec, dict):
+        raise FormatError(str(mpath), f"levels[{i}]", "not a JSON object")
+    for key, typ in _FIELDS.items():
+        if key not in rec:
+            raise FormatError(str(mpath), f"levels[{i}].{key}", "missing")
+        if not isinstance(rec[key], typ) or isinstance(rec[key], bool):
+            raise FormatError(str(mpath), f"levels[{i}].{key}",
+                              f"expected {typ.__name__}, got {type(rec[key]).__name__}")
+    f = Path(rec["file"])
+    if f.is_absolute() or ".." in f.parts:
+        raise FormatError(str(mpath), f"levels[{i}].file", f"{rec['file']!r} leaves the split")
+    if len(rec["hash"]) != 64:
+        raise FormatError(str(mpath), f"levels[{i}].hash", "not a sha256 hex digest")
+    return rec
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def level_seed(dataset_seed: int, split: str, category: str, k: int) -> int:
+    """Generator seed of the k-th candidate of (split, category): 48 bits of a sha256, so the
+    train and test seed spaces (and different dataset seeds) are separate."""
+    text = f"ninjarl-levels:{int(dataset_seed)}:{split}:{category}:{int(k)}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
+
+
+def _generate(args):
+    category, seed = args
+    return generate_level(category, seed)
+
+
+def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_category: int,
+                  categories: Sequence[str] = CATEGORIES, seed: int = 0,
+                  exclude_hashes: Iterable[str] = (), jobs: int = 1,
+                  progress=None) -> Dataset:
+    """Generate and write the splits with a non-zero count into ``out``; return the dataset.
+
+    A split with count 0 is left as it is (so the train and test splits can be built in separate
+    runs). Every new level's hash is distinct from all other levels of both splits, from any
+    split already in ``out`` and from ``exclude_hashes`` (see the module docstring). ``jobs`` > 1
+    generates in that many worker processes (the output does not depend on it); ``progress``,
+    if given, is called as ``progress(split, category, done, total)``.
+    """
+    for c in categories:
+        category_index(c)
+    if train_per_category < 0 or test_per_category < 0:
+        raise ValueError("level counts must be non-negative")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    taken = set(exclude_hashes)
+    counts = {"train": train_per_category, "test": test_per_category}
+    for name in SPLITS:       # hashes of splits already there and not being rebuilt
+        if counts[name] == 0 and (out / name / "manifest.json").exists():
+            taken |= {e.content_hash for e in load_dataset(out).split(name)}
+    pool = None
+    if jobs > 1:
+        import multiprocessing as mp
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        pool = ctx.Pool(jobs)
+    try:
+        for name in SPLITS:
+            if counts[name]:
+                levels = _generate_split(name, counts[name], categories, seed, taken, pool,
+                                         progress)
+                _write_split(out / name, name, seed, levels)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return load_dataset(out)
+
+
+def _generate_split(name, count, categories, seed, taken, pool, progress):
+    levels = []
+    for cat in categories:
+        got, k = [], 0
+        while len(got) < count:
+            need = count - len(got)
+            batch = [(cat, level_seed(seed, name, cat, k + i)) for i in range(need)]
+            k += need
+            results = pool.map(_generate, batch, chunksize=4) if pool else map(_generate, batch)
+            for g in results:
+                if g.content_hash not in taken:
+                    taken.add(g.content_hash)
+                    got.append(g)
+            if progress:
+                progress(name, cat, len(got), count)
+        levels += got
+    return levels
+
+
+def _write_split(final: Path, name: str, seed: int, levels) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        records = []
+        for g in levels:
+            rel = f"{g.category}/{g.level_id}{EXT}"
+            (tmp / g.category).mkdir(exist_ok=True)
+            (tmp / rel).write_bytes(g.map_bytes)
+            records.append({"id": g.level_id, "category": g.category, "seed": g.seed,
+                            "tier": g.tier, "hash": g.content_hash, "file": rel,
+                            "metadata": g.metadata})
+        manifest = {"format": FORMAT, "version": VERSION, "generator_version": GENERATOR_VERSION,
+                    "split": name, "seed": int(seed), "levels": records}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        old = None
+        if final.exists():
+            old = final.with_name(f".{name}.old.{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ---- the built-in default ----------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ninjarl" / "levels"
+
+
+def default_dataset(jobs: int | None = None) -> Dataset:
+    """The built-in dataset: ``DEFAULT_TRAIN`` train and ``DEFAULT_TEST`` test levels of every
+    category from seed 0, generated on first use (deterministic) and cached under
+    ``$XDG_CACHE_HOME/ninjarl/levels/default-v<generator version>`` (``~/.cache`` without
+    ``XDG_CACHE_HOME``). A cache that fails to load (corrupt, partial) is rebuilt."""
+    path = cache_dir() / DEFAULT_NAME
+    try:
+        ds = load_dataset(path)
+        if (len(ds.split("train")) == DEFAULT_TRAIN * len(CATEGORIES)
+                and len(ds.split("test")) == DEFAULT_TEST * len(CATEGORIES)):
+            return ds
+    except FormatError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{DEFAULT_NAME}.", suffix=".tmp"))
+    try:
+        build_dataset(tmp, DEFAULT_TRAIN, DEFAULT_TEST, CATEGORIES, seed=0,
+                      jobs=jobs if jobs is not None else min(os.cpu_count() or 1, 4))
+        if path.exists():
+            old = path.with_name(f".{DEFAULT_NAME}.old.{os.getpid()}")
+            os.replace(path, old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            pass        # another process put a complete cache in place meanwhile
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_dataset(path)
+
+
+# ---- any level source --------------------------------------------------------------------------
+
+BUNDLED_GROUPS = ("official", "test", "bench")
+
+
+def load_level_source(spec: str, split: str = "train") -> list[LevelEntry]:
+    """Levels named by ``spec``, tried in this order:
+
+    * a category name (``simplest`` ... ``exploration``): that category of the default
+      dataset's ``split``;
+    * ``default``: the default dataset's whole ``split``;
+    * a bundled group (``official``, ``test``, ``bench``) or bundled map name
+      (``official/000_the_basics``, ``test/simple-walk``);
+    * a path: a dataset directory (its ``split``), a split directory (one holding
+      ``manifest.json``), a directory of raw map files, or one raw map file.
+
+    Bundled and raw maps get category = their directory name, seed 0 and tier -1.
+    """
+    from ninjarl.sim.mapfile import bundled_map_names, bundled_map_path
+
+    if spec in CATEGORIES:
+        return default_dataset().by_category(split)[spec]
+    if spec == "default":
+        return default_dataset().split(split)
+    names = bundled_map_names()
+    if spec in BUNDLED_GROUPS:
+        return [_raw_entry(bundled_map_path(n)) for n in names if n.split("/")[0] == spec]
+    if spec in names:
+        return [_raw_entry(bundled_map_path(spec))]
+    p = Path(spec)
+    if not p.exists():
+        raise FormatError(spec, "level source", "not a category, bundled map or existing path "
+                          f"(categories: {', '.join(CATEGORIES)}; bundled groups: "
+                          f"{', '.join(BUNDLED_GROUPS)})")
+    if p.is_file():
+        return [_raw_entry(p)]
+    if any((p / s / "manifest.json").exists() for s in SPLITS):
+        return load_dataset(p).split(split)
+    if (p / "manifest.json").exists():
+        return load_dataset(p.parent).split(p.name if p.name in SPLITS else split)
+    files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                   and f.suffix != ".json")
+    if not files:
+        raise FormatError(str(p), "level source", "directory holds no map files")
+    return [_raw_entry(f) for f in files]
+
+
+def _raw_entry(path: Path) -> LevelEntry:
+    from ninjarl.sim.mapfile import parse_map
+
+    data = Path(path).read_bytes()
+    parse_map(data, path=str(path))
+    return LevelEntry(Path(path).stem if Path(path).suffix == EXT else Path(path).name,
+                      Path(path).parent.name, 0, -1, hashlib.sha256(data).hexdigest(), data)
+
+
+__all__ = ["Dataset", "LevelEntry", "TIERS", "build_dataset", "default_dataset",
+           "load_dataset", "load_level_source", "level_seed"]

@@ -1,0 +1,39 @@
+"""Pictures of levels: one level at full size, and contact sheets of thumbnails."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+GAP = 6
+BACKGROUND = (235, 235, 235)
+
+
+def level_image(map_bytes: bytes, name: str = "level") -> np.ndarray:
+    """Colour picture (uint8 [600, 1056, 3]) of a level at its start state."""
+    from ninjarl.env.render import render_rgb
+    from ninjarl.sim import BatchSimulator, build_level
+
+    level = build_level(map_bytes, name=name)
+    sim = BatchSimulator([level], np.zeros(1, np.int64))
+    return render_rgb(level, sim.bank, sim.state, 0)
+
+
+def thumbnail(image: np.ndarray, factor: int) -> np.ndarray:
+    """Block-mean downscale of an [H, W, 3] image by an integer factor."""
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    a = image[:h * factor, :w * factor].reshape(h, factor, w, factor, -1).astype(np.float32)
+    return np.round(a.mean(axis=(1, 3))).astype(np.uint8)
+
+
+def contact_sheet(rows: Sequence[Sequence[bytes]], factor: int = 4) -> np.ndarray:
+    """A grid image: one row per sequence of map bytes (e.g. per category), thumbnails 1/factor."""
+    th, tw = 600 // factor, 1056 // factor
+    ncol = max((len(r) for r in rows), default=0)
+    out = np.empty((GAP + len(rows) * (th + GAP), GAP + ncol * (tw + GAP), 3), np.uint8)
+    out[:] = BACKGROUND
+    for i, row in enumerate(rows):
+        for j, data in enumerate(row):
+            y, x = GAP + i * (th + GAP), GAP + j * (tw + GAP)
+            out[y:y + th, x:x + tw] = thumbnail(level_image(data), factor)
+    return out
