@@ -459,16 +459,19 @@ class _Draw:
         cand = [(x, y) for x in xs for y in range(y0, fy + 1)
                 if cv.free(x, y) and (x, y) not in protect]
         m = min(max(int(round(density * len(cand))), min_mines), len(cand))
-        picked = self.rng.permutation(len(cand))[:m]
         # floor mines must stay isolated (a single mine can be jumped, a run of them not)
         floor_used: set = set()
-        for i in sorted(int(p) for p in picked):
-            x, y = cand[i]
+        placed = 0
+        for i in self.rng.permutation(len(cand)):
+            if placed == m:
+                break
+            x, y = cand[int(i)]
             if y == fy:
                 if any((x + d) in floor_used for d in (-2, -1, 1, 2)):
                     continue
                 floor_used.add(x)
             cv.put(T_TOGGLE if self.chance(toggle_p) else T_MINE, x, y)
+            placed += 1
         free = [c for c in cand if c not in cv.used]
         self.add_gold(free, self.ri(*gold))
         self.info.update(chamber=[w, h], density=round(float(density), 3))
