@@ -123,6 +123,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish with one JSON line holding all results")
     env.set_defaults(run=_cmd_bench_env)
 
+    train = commands.add_parser(
+        "train", help="train a PPO agent",
+        description="Train a PPO agent (Stable-Baselines3) and finish with its held-out "
+        "success rate. Settings: defaults < --config FILE < the flags given here. Every "
+        "resolved setting is written to OUT/config.json; TensorBoard logs, checkpoints, the "
+        "final agent (OUT/final) and OUT/eval.json go to the run directory.")
+    train.add_argument("--arch", help="architecture (default: vision_free)")
+    train.add_argument("--levels", help="category name(s) (comma-separated) of the built-in "
+                       "level set, a dataset directory, a map file or a bundled map name "
+                       "(default: simplest)")
+    train.add_argument("--timesteps", type=_positive_int, help="env steps (default: 200000)")
+    train.add_argument("--envs", type=_envs_value, help="number of envs or 'auto' (default)")
+    train.add_argument("--seed", type=_non_negative_int, help="random seed (default: 0)")
+    train.add_argument("--out", help="run directory (default: runs/<arch>-<levels>-<time>)")
+    train.add_argument("--eval-every", type=_non_negative_int, dest="eval_every",
+                       help="held-out evaluation every N steps (default: 0 = only at the end)")
+    train.add_argument("--checkpoint-every", type=_non_negative_int, dest="checkpoint_every",
+                       help="checkpoint every N steps (default: 50000)")
+    train.add_argument("--frame-stack", type=_positive_int, dest="frame_stack",
+                       help="observations stacked per step (default: 1)")
+    train.add_argument("--config", type=Path, metavar="FILE", help="JSON file of settings")
+    train.add_argument("--resume", type=Path, metavar="DIR",
+                       help="continue the run in DIR from its last checkpoint")
+    train.set_defaults(run=_cmd_train)
+
     render = commands.add_parser(
         "render", help="draw a level to a PNG file",
         description="Render a level (raw map, replay or bundled map name) at its start "
@@ -184,6 +209,9 @@ def _add_levels_parser(commands) -> None:
                        help="thumbnails are 1/K of full size (default: 4)")
     sheet.set_defaults(run=_cmd_levels_sheet)
 
+
+def _envs_value(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -281,6 +309,24 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
                         "action_repeat": r.action_repeat, "steps_per_s": r.steps_per_s})
     if args.json:
         print(json.dumps({"results": results}))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ninjarl.train import TrainConfig, resume, train
+
+    try:
+        if args.resume is not None:
+            resume(args.resume, args.timesteps)
+            return 0
+        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+        train(config.with_overrides(
+            arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
+            seed=args.seed, out=args.out, eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack))
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     return 0
 
 

@@ -1,0 +1,110 @@
+"""SB3 callbacks of a training run: per-category metrics with a progress line, atomic
+checkpoints between updates, and periodic held-out evaluation."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+WINDOW = 100
+
+
+class MetricsCallback(BaseCallback):
+    """Counts every finished episode once, under the category of the level it played, logs
+    ``rollout/success_rate/<category>`` and ``rollout/episodes``, and prints a progress line
+    (steps, steps/s, episodes, success rate)."""
+
+    def __init__(self, categories: Sequence[str], total_timesteps: int, stream=sys.stderr):
+        super().__init__()
+        self.categories = list(categories)
+        self.total = total_timesteps
+        self.stream = stream
+        self.results: dict[str, deque] = defaultdict(lambda: deque(maxlen=WINDOW))
+        self.recent: deque = deque(maxlen=WINDOW)
+        self.episodes = 0
+        self._t0 = time.perf_counter()
+        self._steps0 = 0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._steps0 = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        for n in np.flatnonzero(self.locals["dones"]):
+            info = self.locals["infos"][n]
+            success = bool(info["is_success"])
+            self.results[self.categories[info["level_index"]]].append(success)
+            self.recent.append(success)
+            self.episodes += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for category, results in self.results.items():
+            self.logger.record(f"rollout/success_rate/{category}", float(np.mean(results)))
+        self.logger.record("rollout/episodes", self.episodes)
+        done = self.num_timesteps
+        rate = (done - self._steps0) / max(time.perf_counter() - self._t0, 1e-9)
+        success = float(np.mean(self.recent)) if self.recent else 0.0
+        print(f"\r[{100 * done / self.total:5.1f}%] {done:,}/{self.total:,} steps | "
+              f"{rate:,.0f} steps/s | {self.episodes:,} episodes | success {success:.2f}",
+              end="", file=self.stream, flush=True)
+
+    def _on_training_end(self) -> None:
+        print(file=self.stream, flush=True)
+
+    def state(self) -> dict:
+        return {"episodes": self.episodes, "results": {k: list(v) for k, v in self.results.items()},
+                "recent": list(self.recent)}
+
+    def load_state(self, state: dict) -> None:
+        self.episodes = state.get("episodes", 0)
+        for k, v in state.get("results", {}).items():
+            self.results[k].extend(v)
+        self.recent.extend(state.get("recent", []))
+
+
+class CheckpointCallback(BaseCallback):
+    """Saves a checkpoint every ``every`` steps, at the start of a rollout, i.e. between two
+    updates: resuming from it repeats exactly what the uninterrupted run does next."""
+
+    def __init__(self, every: int, save: Callable[[], None]):
+        super().__init__()
+        self.every = every
+        self.save = save
+        self.last = 0
+
+    def _on_training_start(self) -> None:
+        self.last = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self.every > 0 and self.num_timesteps - self.last >= self.every:
+            self.save()
+            self.last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class EvalCallback(BaseCallback):
+    """Runs ``evaluate()`` every ``every`` steps (between updates) and logs the result."""
+
+    def __init__(self, every: int, run_eval: Callable[[], None]):
+        super().__init__()
+        self.every = every
+        self.run_eval = run_eval
+        self.last = 0
+
+    def _on_training_start(self) -> None:
+        self.last = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self.every > 0 and self.num_timesteps - self.last >= self.every:
+            self.run_eval()
+            self.last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True

@@ -1,0 +1,118 @@
+"""Training configuration: PPO hyperparameters and the run settings, as dataclasses.
+
+Every resolved setting of a run is written to ``config.json`` in its run directory, and a run
+can be re-created from that file alone (``TrainConfig.from_dict``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..env.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters (Stable-Baselines3 names).
+
+    Defaults are tuned for many cheap environments on a CPU: 128 steps per env per rollout
+    (with 16 envs: 2,048 samples per update), 4 epochs of 512-sample minibatches, a small
+    entropy bonus for exploration of sparse-reward levels. ``gamma`` is also the discount of
+    the environment's reward shaping (one value, used by both).
+    """
+    learning_rate: float = 3e-4
+    n_steps: int = 128
+    batch_size: int = 512
+    n_epochs: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+
+    def __post_init__(self):
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"PPOConfig.gamma must be in (0, 1], got {self.gamma}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    ``levels`` is a level category (``simplest`` ... ``exploration``, from the built-in default
+    dataset), a dataset directory, a map file or a bundled map name. ``envs`` is a number or
+    ``"auto"`` (measure a few counts, take the fastest). ``timesteps`` counts env steps (each
+    ``env.action_repeat`` frames).
+    """
+    arch: str = "vision_free"
+    levels: str = "simplest"
+    timesteps: int = 200_000
+    envs: int | str = "auto"
+    seed: int = 0
+    out: str = ""
+    eval_every: int = 0
+    checkpoint_every: int = 50_000
+    frame_stack: int = 1
+    torch_threads: int = 0
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+
+    def __post_init__(self):
+        if self.timesteps < 1:
+            raise ValueError(f"TrainConfig.timesteps must be >= 1, got {self.timesteps}")
+        if self.envs != "auto" and (not isinstance(self.envs, int) or self.envs < 1):
+            raise ValueError(f"TrainConfig.envs must be a positive integer or 'auto', "
+                             f"got {self.envs!r}")
+        if self.frame_stack < 1:
+            raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
+        if self.env.gamma != self.ppo.gamma:
+            raise ValueError(f"TrainConfig: env.gamma ({self.env.gamma}) must equal ppo.gamma "
+                             f"({self.ppo.gamma}); the shaping discount is the learner's")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["env"] = self.env.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        """Build from a (possibly partial) dict; unknown keys are an error naming them."""
+        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {unknown}; valid: {sorted(known)}")
+        ppo = PPOConfig(**_only(data.pop("ppo", {}), PPOConfig, f"{source}: ppo"))
+        env_data = dict(data.pop("env", {}))
+        env_data.setdefault("gamma", ppo.gamma)
+        env_data.pop("shaping_scale", None)
+        env = EnvConfig.from_dict(_only(env_data, EnvConfig, f"{source}: env"))
+        return cls(ppo=ppo, env=env, **data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read the config: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the config must be a JSON object")
+        return cls.from_dict(data, str(path))
+
+    def with_overrides(self, **overrides) -> "TrainConfig":
+        """A copy with the given top-level settings replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _only(data: dict, cls, source: str) -> dict:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown setting(s) {unknown}; valid: {sorted(known)}")
+    return data

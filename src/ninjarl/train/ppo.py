@@ -1,0 +1,186 @@
+"""PPO training, read top to bottom: resolve levels → size the env count → build envs and
+model → learn with metrics, checkpoints and evaluation → save the final agent → held-out
+evaluation written to ``eval.json``."""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.utils import set_random_seed
+
+from ..eval import evaluate
+from ..models import get_architecture, policy_kwargs
+from ..sim import Level, build_level
+from .callbacks import CheckpointCallback, EvalCallback, MetricsCallback
+from .checkpoint import read_checkpoint, restore_training, save_checkpoint
+from .config import TrainConfig
+from .envs import autotune_envs, available_cores, make_vec_env
+
+CHECKPOINT_DIR = "checkpoint"
+FINAL_DIR = "final"
+
+
+@dataclass
+class LevelSet:
+    """Training and held-out levels with the category of each."""
+    train: list[Level]
+    train_categories: list[str]
+    test: list[Level]
+    test_categories: list[str]
+
+
+def resolve_levels(spec: str) -> LevelSet:
+    """``spec``: category names (comma-separated) from the built-in default dataset, a dataset
+    directory, a map file or a bundled map name (then the held-out set is that same map)."""
+    from .. import levels as lv
+
+    def build(entries):
+        return ([build_level(e.map_bytes, f"{e.category}/{e.level_id}") for e in entries],
+                [e.category for e in entries])
+
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if names and all(name in lv.CATEGORIES for name in names):
+        dataset = lv.default_dataset()
+        train_entries = [e for e in dataset.split("train") if e.category in names]
+        test_entries = [e for e in dataset.split("test") if e.category in names]
+    elif Path(spec).is_dir():
+        dataset = lv.load_dataset(spec)
+        train_entries, test_entries = dataset.split("train"), dataset.split("test")
+    else:
+        train_entries = test_entries = lv.load_level_source(spec)
+    if not train_entries or not test_entries:
+        raise ValueError(f"levels {spec!r}: no training or no held-out levels")
+    return LevelSet(*build(train_entries), *build(test_entries))
+
+
+def build_model(config: TrainConfig, venv) -> PPO:
+    p = config.ppo
+    return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(config.arch),
+               learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size,
+               n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
+               clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+               max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
+               tensorboard_log=config.out)
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """Fill in what the architecture decides: its observation keys, and a run directory."""
+    arch = get_architecture(config.arch)
+    env = replace(config.env, observations=arch.observation_keys, gamma=config.ppo.gamma)
+    out = config.out or f"runs/{arch.name}-{config.levels.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return replace(config, env=env, out=out)
+
+
+def train(config: TrainConfig, log=print) -> dict:
+    """Run a new training run; returns the final evaluation document (also written to
+    ``<out>/eval.json``)."""
+    config = resolve_config(config)
+    out = Path(config.out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"run directory {out} is not empty; use --resume {out} to continue "
+                         f"it or choose another --out")
+    return _run(config, resume=False, log=log)
+
+
+def resume(run_dir: str | Path, timesteps: int | None = None, log=print) -> dict:
+    """Continue the run in ``run_dir`` from its last checkpoint (same step count, optimizer,
+    normalisation statistics, RNG and environment states), up to ``timesteps`` in total
+    (default: the run's own target)."""
+    config, _ = read_checkpoint(Path(run_dir) / CHECKPOINT_DIR)
+    config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps)
+    return _run(config, resume=True, log=log)
+
+
+def _run(config: TrainConfig, resume: bool, log) -> dict:
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    threads = config.torch_threads or available_cores()
+    torch.set_num_threads(threads)
+    set_random_seed(config.seed)
+    levels = resolve_levels(config.levels)
+    log(f"levels: {len(levels.train)} training, {len(levels.test)} held-out "
+        f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
+
+    if config.envs == "auto":
+        probe = build_model(replace(config, out=""), make_vec_env(
+            levels.train[:1], 1, config.env, config.frame_stack, seed=config.seed))
+        n_envs, measurements = autotune_envs(
+            levels.train, config.env, lambda obs: probe.predict(obs)[0], config.frame_stack)
+        log("envs auto: " + ", ".join(f"{n}: {v:,.0f} steps/s" for n, v in measurements.items())
+            + f" -> {n_envs}")
+        (out / "autotune.json").write_text(json.dumps(
+            {"chosen": n_envs, "steps_per_s": {str(k): v for k, v in measurements.items()}}))
+        config = replace(config, envs=n_envs)
+        set_random_seed(config.seed)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+
+    venv = make_vec_env(levels.train, config.envs, config.env, config.frame_stack,
+                        seed=config.seed)
+    model = build_model(config, venv)
+    metrics = MetricsCallback(levels.train_categories, config.timesteps)
+    if resume:
+        extra = restore_training(out / CHECKPOINT_DIR, model)
+        metrics.load_state(extra.get("metrics", {}))
+        log(f"resumed at step {model.num_timesteps:,}")
+
+    def save(path):
+        save_checkpoint(path, model, config, {"metrics": metrics.state()})
+
+    def held_out():
+        result = evaluate(model, levels.test, levels.test_categories, config.env,
+                          config.frame_stack)
+        if getattr(model, "_logger", None) is not None:     # set up by learn()
+            model.logger.record("eval/success_rate", result.success_rate)
+            for category, rate in result.per_category.items():
+                model.logger.record(f"eval/success_rate/{category}", rate)
+            model.logger.dump(model.num_timesteps)
+        _write_json(out / "eval.json", result.to_json(model.num_timesteps))
+        return result
+
+    callbacks = [metrics, CheckpointCallback(config.checkpoint_every, lambda: save(out / CHECKPOINT_DIR)),
+                 EvalCallback(config.eval_every, held_out)]
+    remaining = config.timesteps - model.num_timesteps
+    start = time.perf_counter()
+    if remaining > 0:
+        model.learn(remaining, callback=callbacks, tb_log_name="tb",
+                    reset_num_timesteps=not resume)
+    seconds = time.perf_counter() - start
+    save(out / CHECKPOINT_DIR)
+    save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
+    result = held_out()
+    log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s; held-out success "
+        f"{result.success_rate:.2%} over {result.episodes} levels "
+        + " ".join(f"{c}: {r:.0%}" for c, r in result.per_category.items()))
+    return result.to_json(model.num_timesteps)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def load_agent(path: str | Path) -> PPO:
+    """A trained agent from a run directory or checkpoint directory, ready for ``predict``;
+    the observation settings come from the checkpoint itself."""
+    from .checkpoint import load_weights
+    path = Path(path)
+    if (path / FINAL_DIR).is_dir():
+        path = path / FINAL_DIR
+    config, _ = read_checkpoint(path)
+    from ..sim.mapfile import bundled_map_path
+    venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env,
+                        config.frame_stack, seed=0)
+    model = build_model(replace(config, out=""), venv)
+    model.policy.load_state_dict(load_weights(path, "policy.pt"), strict=True)
+    model.policy.set_training_mode(False)
+    model.train_config = config
+    return model
