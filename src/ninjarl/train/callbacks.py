@@ -49,7 +49,7 @@ class MetricsCallback(BaseCallback):
         done = self.num_timesteps
         rate = (done - self._steps0) / max(time.perf_counter() - self._t0, 1e-9)
         success = float(np.mean(self.recent)) if self.recent else 0.0
-        print(f"\r[{100 * done / self.total:5.1f}%] {done:,}/{self.total:,} steps | "
+        print(f"\r[{100 * min(done / self.total, 1):5.1f}%] {done:,}/{self.total:,} steps | "
               f"{rate:,.0f} steps/s | {self.episodes:,} episodes | success {success:.2f}",
               end="", file=self.stream, flush=True)
 

@@ -18,8 +18,9 @@ from ..env import EnvConfig, FrameStackVecEnv, NinjaVecEnv
 from ..env.config import IMAGE_KEYS
 from ..env.engine import LevelSampler, LevelSource
 
-AUTOTUNE_CANDIDATES = (8, 16, 32, 64, 128)
+AUTOTUNE_CANDIDATES = (16, 32, 64, 128, 256)
 AUTOTUNE_SECONDS = 0.5
+MEMORY_SHARE = 0.25     # of the available memory, for one rollout buffer
 
 
 def make_vec_env(levels: Sequence[LevelSource], num_envs: int, env_config: EnvConfig,
@@ -52,27 +53,34 @@ def available_cores() -> int:
 
 
 def autotune_envs(levels: Sequence[LevelSource], env_config: EnvConfig, policy,
-                  frame_stack: int = 1, candidates: Sequence[int] = AUTOTUNE_CANDIDATES,
+                  n_steps: int, frame_stack: int = 1,
+                  candidates: Sequence[int] = AUTOTUNE_CANDIDATES,
                   seconds: float = AUTOTUNE_SECONDS) -> tuple[int, dict[int, float]]:
-    """Measure rollout throughput (env steps + policy inference) for each candidate count and
-    return the fastest with all measurements (steps/s). ``policy(obs) -> actions``.
+    """Measure rollout throughput (env steps + policy inference, after a warm-up) for each
+    candidate env count and return the fastest with all measurements (steps/s).
+    ``policy(obs) -> actions``.
 
-    Memory is checked too: a candidate whose observation buffers for one rollout would not fit
-    in a quarter of the available memory is skipped.
+    A candidate is skipped, not guessed at, when its PPO rollout buffer (``n_steps`` x envs
+    observations, stored as float32, measured from a real observation) would exceed a quarter
+    of the memory available now.
     """
     measurements: dict[int, float] = {}
     available = _available_memory_bytes()
     for n in candidates:
         venv = make_vec_env(levels, n, env_config, frame_stack, seed=0)
         obs = venv.reset()
-        per_step = sum(v.nbytes for v in obs.values())
-        if available and per_step * 256 * 4 > available:   # 256 steps x (obs + copies)
+        floats_per_step = sum(v.size for v in obs.values())
+        if available and floats_per_step * 4 * n_steps > MEMORY_SHARE * available:
             continue
+        for _ in range(3):                      # warm-up: first calls compile and allocate
+            obs, *_ = venv.step(policy(obs))
         steps, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             obs, *_ = venv.step(policy(obs))
             steps += n
         measurements[n] = steps / (time.perf_counter() - start)
+    if not measurements:
+        raise ValueError("envs auto: not even the smallest env count fits in memory")
     best = max(measurements, key=measurements.get)
     return best, measurements
 

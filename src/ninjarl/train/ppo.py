@@ -7,6 +7,7 @@ import json
 import random
 import sys
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -110,10 +111,13 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
 
     if config.envs == "auto":
-        probe = build_model(replace(config, out=""), make_vec_env(
-            levels.train[:1], 1, config.env, config.frame_stack, seed=config.seed))
+        with warnings.catch_warnings():   # the one-env probe model warns about batch sizes
+            warnings.simplefilter("ignore", UserWarning)
+            probe = build_model(replace(config, out=""), make_vec_env(
+                levels.train[:1], 1, config.env, config.frame_stack, seed=config.seed))
         n_envs, measurements = autotune_envs(
-            levels.train, config.env, lambda obs: probe.predict(obs)[0], config.frame_stack)
+            levels.train, config.env, lambda obs: probe.predict(obs)[0], config.ppo.n_steps,
+            config.frame_stack)
         log("envs auto: " + ", ".join(f"{n}: {v:,.0f} steps/s" for n, v in measurements.items())
             + f" -> {n_envs}")
         (out / "autotune.json").write_text(json.dumps(
