@@ -15,8 +15,8 @@ WINDOW = 100
 
 class MetricsCallback(BaseCallback):
     """Counts every finished episode once, under the category of the level it played, logs
-    ``rollout/success_rate/<category>`` and ``rollout/episodes``, and prints a progress line
-    (steps, steps/s, episodes, success rate)."""
+    ``rollout/success_rate/<category>``, ``rollout/episodes`` and ``time/update_seconds`` (the
+    previous PPO update), and prints a progress line (steps, steps/s, episodes, success)."""
 
     def __init__(self, categories: Sequence[str], total_timesteps: int, stream=sys.stderr):
         super().__init__()
@@ -28,10 +28,17 @@ class MetricsCallback(BaseCallback):
         self.episodes = 0
         self._t0 = time.perf_counter()
         self._steps0 = 0
+        self._rollout_end = None
+        self.update_seconds: list[float] = []
 
     def _on_training_start(self) -> None:
         self._t0 = time.perf_counter()
         self._steps0 = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self._rollout_end is not None:         # an update ran since the last rollout
+            self.update_seconds.append(time.perf_counter() - self._rollout_end)
+            self.logger.record("time/update_seconds", self.update_seconds[-1])
 
     def _on_step(self) -> bool:
         for n in np.flatnonzero(self.locals["dones"]):
@@ -52,6 +59,7 @@ class MetricsCallback(BaseCallback):
         print(f"\r[{100 * min(done / self.total, 1):5.1f}%] {done:,}/{self.total:,} steps | "
               f"{rate:,.0f} steps/s | {self.episodes:,} episodes | success {success:.2f}",
               end="", file=self.stream, flush=True)
+        self._rollout_end = time.perf_counter()
 
     def _on_training_end(self) -> None:
         print(file=self.stream, flush=True)

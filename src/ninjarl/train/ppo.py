@@ -152,7 +152,7 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     callbacks = [metrics, CheckpointCallback(config.checkpoint_every, lambda: save(out / CHECKPOINT_DIR)),
                  EvalCallback(config.eval_every, held_out)]
     remaining = config.timesteps - model.num_timesteps
-    start = time.perf_counter()
+    start, start_steps = time.perf_counter(), model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=callbacks, tb_log_name="tb",
                     reset_num_timesteps=not resume)
@@ -160,7 +160,11 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     save(out / CHECKPOINT_DIR)
     save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
     result = held_out()
-    log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s; held-out success "
+    updates = metrics.update_seconds
+    log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s "
+        f"({(model.num_timesteps - start_steps) / max(seconds, 1e-9):,.0f} steps/s"
+        + (f", median update {np.median(updates):.2f} s" if updates else "") + ")")
+    log(f"held-out success "
         f"{result.success_rate:.2%} over {result.episodes} levels "
         + " ".join(f"{c}: {r:.0%}" for c, r in result.per_category.items()))
     return result.to_json(model.num_timesteps)
