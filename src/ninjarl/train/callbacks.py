@@ -1,5 +1,5 @@
-"""SB3 callbacks of a training run: per-category metrics with a progress line, atomic
-checkpoints between updates, and periodic held-out evaluation."""
+"""SB3 callbacks of a training run: per-category metrics with a progress line, and periodic
+work (checkpoints, held-out evaluation) between updates."""
 from __future__ import annotations
 
 import sys
@@ -75,14 +75,15 @@ class MetricsCallback(BaseCallback):
         self.recent.extend(state.get("recent", []))
 
 
-class CheckpointCallback(BaseCallback):
-    """Saves a checkpoint every ``every`` steps, at the start of a rollout, i.e. between two
-    updates: resuming from it repeats exactly what the uninterrupted run does next."""
+class BetweenUpdates(BaseCallback):
+    """Calls ``action()`` every ``every`` steps (0 = never), at the start of a rollout, i.e.
+    between two updates: a checkpoint taken there resumes into exactly what the uninterrupted
+    run does next, and an evaluation there sees the policy of a completed update."""
 
-    def __init__(self, every: int, save: Callable[[], None]):
+    def __init__(self, every: int, action: Callable[[], None]):
         super().__init__()
         self.every = every
-        self.save = save
+        self.action = action
         self.last = 0
 
     def _on_training_start(self) -> None:
@@ -90,28 +91,7 @@ class CheckpointCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         if self.every > 0 and self.num_timesteps - self.last >= self.every:
-            self.save()
-            self.last = self.num_timesteps
-
-    def _on_step(self) -> bool:
-        return True
-
-
-class EvalCallback(BaseCallback):
-    """Runs ``evaluate()`` every ``every`` steps (between updates) and logs the result."""
-
-    def __init__(self, every: int, run_eval: Callable[[], None]):
-        super().__init__()
-        self.every = every
-        self.run_eval = run_eval
-        self.last = 0
-
-    def _on_training_start(self) -> None:
-        self.last = self.num_timesteps
-
-    def _on_rollout_start(self) -> None:
-        if self.every > 0 and self.num_timesteps - self.last >= self.every:
-            self.run_eval()
+            self.action()
             self.last = self.num_timesteps
 
     def _on_step(self) -> bool:

@@ -19,7 +19,7 @@ from stable_baselines3.common.utils import set_random_seed
 from ..eval import evaluate
 from ..models import get_architecture, policy_kwargs
 from ..sim import Level, build_level
-from .callbacks import CheckpointCallback, EvalCallback, MetricsCallback
+from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .envs import autotune_envs, available_cores, make_vec_env
@@ -149,8 +149,9 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         _write_json(out / "eval.json", result.to_json(model.num_timesteps))
         return result
 
-    callbacks = [metrics, CheckpointCallback(config.checkpoint_every, lambda: save(out / CHECKPOINT_DIR)),
-                 EvalCallback(config.eval_every, held_out)]
+    callbacks = [metrics,
+                 BetweenUpdates(config.checkpoint_every, lambda: save(out / CHECKPOINT_DIR)),
+                 BetweenUpdates(config.eval_every, held_out)]
     remaining = config.timesteps - model.num_timesteps
     start, start_steps = time.perf_counter(), model.num_timesteps
     if remaining > 0:
