@@ -42,13 +42,24 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """PPO settings that replace ``ppo``'s when training starts from behaviour-cloned weights
+    (``TrainConfig.bc``): a lower learning rate, less entropy and a tighter clip keep PPO from
+    unlearning the demonstrations in its first updates."""
+    learning_rate: float = 1e-4
+    ent_coef: float = 0.003
+    clip_range: float = 0.1
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run.
 
     ``levels`` is a level category (``simplest`` ... ``exploration``, from the built-in default
     dataset), a dataset directory, a map file or a bundled map name. ``envs`` is a number or
     ``"auto"`` (measure a few counts, take the fastest). ``timesteps`` counts env steps (each
-    ``env.action_repeat`` frames).
+    ``env.action_repeat`` frames). ``bc`` names a behaviour-cloning checkpoint to start from
+    (transferred strictly, then ``finetune`` settings apply).
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -60,7 +71,9 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     frame_stack: int = 1
     torch_threads: int = 0
+    bc: str = ""
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
 
     def __post_init__(self):
@@ -74,6 +87,13 @@ class TrainConfig:
         if self.env.gamma != self.ppo.gamma:
             raise ValueError(f"TrainConfig: env.gamma ({self.env.gamma}) must equal ppo.gamma "
                              f"({self.ppo.gamma}); the shaping discount is the learner's")
+
+    @property
+    def effective_ppo(self) -> PPOConfig:
+        """The PPO settings in use: ``ppo``, with ``finetune`` applied after behaviour cloning."""
+        if not self.bc:
+            return self.ppo
+        return replace(self.ppo, **asdict(self.finetune))
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -89,11 +109,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"{source}: unknown setting(s) {unknown}; valid: {sorted(known)}")
         ppo = PPOConfig(**_only(data.pop("ppo", {}), PPOConfig, f"{source}: ppo"))
+        finetune = FinetuneConfig(**_only(data.pop("finetune", {}), FinetuneConfig,
+                                          f"{source}: finetune"))
         env_data = dict(data.pop("env", {}))
         env_data.setdefault("gamma", ppo.gamma)
         env_data.pop("shaping_scale", None)
         env = EnvConfig.from_dict(_only(env_data, EnvConfig, f"{source}: env"))
-        return cls(ppo=ppo, env=env, **data)
+        return cls(ppo=ppo, finetune=finetune, env=env, **data)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

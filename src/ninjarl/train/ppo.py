@@ -23,6 +23,7 @@ from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .envs import autotune_envs, available_cores, make_vec_env
+from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
@@ -62,7 +63,7 @@ def resolve_levels(spec: str) -> LevelSet:
 
 
 def build_model(config: TrainConfig, venv) -> PPO:
-    p = config.ppo
+    p = config.effective_ppo
     return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(config.arch),
                learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size,
                n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
@@ -134,6 +135,10 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         extra = restore_training(out / CHECKPOINT_DIR, model)
         metrics.load_state(extra.get("metrics", {}))
         log(f"resumed at step {model.num_timesteps:,}")
+    elif config.bc:
+        report = transfer_weights(model, config.bc, config)
+        write_report(report, out / "transfer_report.json")
+        log(report.summary())
 
     def save(path):
         save_checkpoint(path, model, config, {"metrics": metrics.state()})

@@ -1,0 +1,73 @@
+"""Strict transfer of pretrained weights: full report, identical behaviour, refusals."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ninjarl.env import EnvConfig
+from ninjarl.train import load_agent, train
+from ninjarl.train.envs import make_vec_env
+from ninjarl.train.ppo import build_model, resolve_config
+from ninjarl.train.transfer import transfer_weights
+from test_train import LEVEL, tiny_config
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bc") / "run"
+    train(tiny_config(out, timesteps=32), log=lambda *_: None)
+    return out / "final"
+
+
+def _fresh_model(config):
+    config = resolve_config(config)
+    venv = make_vec_env([LEVEL], 2, config.env, config.frame_stack, seed=0)
+    return config, build_model(replace(config, out=""), venv)
+
+
+def _probs(model, obs):
+    tensor, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        return model.policy.get_distribution(tensor).distribution.probs.numpy()
+
+
+def test_transfer_loads_every_tensor_and_reproduces_the_policy(source, tmp_path):
+    config, model = _fresh_model(tiny_config(tmp_path / "ft", bc=str(source)))
+    report = transfer_weights(model, source, config)
+    names = list(model.policy.state_dict())
+    assert report.loaded == names and not (report.missing or report.mismatched or report.unexpected)
+    assert any(n.startswith("features_extractor.") for n in report.loaded)
+    assert any("running" in n or "mean" in n for n in report.loaded)   # normalisation buffers
+    rng = np.random.default_rng(0)
+    obs = {"game_state": rng.uniform(-1, 1, (64, 32)).astype(np.float32),
+           "reachability": rng.uniform(-1, 1, (64, 10)).astype(np.float32)}
+    np.testing.assert_array_equal(_probs(model, obs), _probs(load_agent(source), obs))
+
+
+def test_finetune_settings_apply_after_transfer(source, tmp_path):
+    config = tiny_config(tmp_path / "ft", bc=str(source))
+    assert config.effective_ppo.learning_rate == config.finetune.learning_rate
+    assert tiny_config(tmp_path / "x").effective_ppo == tiny_config(tmp_path / "x").ppo
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(frame_stack=2), "frame stack"),
+    (dict(env=EnvConfig(max_frames=40, action_repeat=2)), "action repeat"),
+    (dict(arch="local_view"), "observation keys"),
+])
+def test_mismatched_configs_are_refused(source, tmp_path, change, message):
+    config, model = _fresh_model(tiny_config(tmp_path / "ft", bc=str(source), **change))
+    with pytest.raises(ValueError, match=message):
+        transfer_weights(model, source, config)
+
+
+def test_training_from_bc_writes_the_transfer_report(source, tmp_path):
+    out = tmp_path / "ft"
+    train(tiny_config(out, bc=str(source)), log=lambda *_: None)
+    report = json.loads((out / "transfer_report.json").read_text())
+    assert set(report) == {"loaded", "missing", "mismatched", "unexpected"}
+    assert report["loaded"] and not report["missing"] and not report["mismatched"]
