@@ -1,0 +1,195 @@
+"""Curriculum over level categories: one manager in the training process hands levels to the
+environments through their level sampler and advances through stages as the agent succeeds.
+
+Stages are level categories in order (by default ``simplest`` -> ... -> ``exploration``). The
+current stage advances when the success rate over its last ``window`` episodes reaches
+``threshold`` and at least ``min_episodes`` episodes were played on it. A ``replay_share`` of
+episodes replays a uniformly chosen earlier stage, so earlier skills are not forgotten.
+
+Every finished episode is recorded once, under the stage of the level actually played (a
+replayed episode counts for its own, earlier stage, never for the current one). The whole state
+(stage, per-stage result windows and episode counts) is a JSON-serialisable dict that goes into
+checkpoints and is restored exactly on resume.
+
+Usage::
+
+    curriculum = Curriculum(CurriculumConfig(), [entry.category for entry in levels])
+    env = make_env(..., level_sampler=curriculum.sample)
+    ...                                           # for every finished episode:
+    curriculum.record(info["level_index"], bool(info["is_success"]))
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..levels import CATEGORIES
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Curriculum settings.
+
+    ``stages``: level categories in the order they are taught. ``window``: how many of a stage's
+    latest episodes its success rate is measured over. ``threshold``: the success rate over that
+    window needed to advance. ``min_episodes``: episodes a stage must have been played before it
+    can be left. ``replay_share``: probability that an episode replays an earlier stage.
+    """
+    stages: tuple[str, ...] = tuple(CATEGORIES)
+    window: int = 200
+    threshold: float = 0.8
+    min_episodes: int = 200
+    replay_share: float = 0.15
+
+    def __post_init__(self):
+        object.__setattr__(self, "stages", tuple(self.stages))
+        if not self.stages:
+            raise ValueError("CurriculumConfig.stages must name at least one stage")
+        duplicates = sorted({s for s in self.stages if self.stages.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"CurriculumConfig.stages has duplicate stage(s) {duplicates}")
+        for name in ("window", "min_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CurriculumConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("threshold", "replay_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"CurriculumConfig.{name} must be in [0, 1], "
+                                 f"got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``stages`` as a list)."""
+        data = asdict(self)
+        data["stages"] = list(self.stages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CurriculumConfig":
+        return cls(**{**data, "stages": tuple(data.get("stages", CATEGORIES))})
+
+
+class Curriculum:
+    """The curriculum manager: the level sampler of all environments and the record of results.
+
+    ``level_categories[i]`` is the category of level ``i`` of the environment's level list; every
+    stage must have at least one level there. Levels of categories that are not stages are never
+    sampled.
+    """
+
+    def __init__(self, config: CurriculumConfig, level_categories: Sequence[str]):
+        self.config = config
+        self.level_categories = list(level_categories)
+        stage_of = {name: s for s, name in enumerate(config.stages)}
+        # Level indices of each stage, and the stage of each level (-1: not a stage).
+        self.stage_levels: list[np.ndarray] = []
+        for name in config.stages:
+            levels = [i for i, c in enumerate(self.level_categories) if c == name]
+            if not levels:
+                raise ValueError(f"curriculum stage {name!r} has no levels in the level list")
+            self.stage_levels.append(np.asarray(levels, dtype=np.int64))
+        self.level_stage = [stage_of.get(c, -1) for c in self.level_categories]
+        self._stage = 0
+        self.windows: list[deque] = [deque(maxlen=config.window) for _ in config.stages]
+        self.episodes: list[int] = [0 for _ in config.stages]
+
+    # -- current stage ---------------------------------------------------------------------
+
+    @property
+    def stage(self) -> int:
+        """Index of the current stage in ``config.stages``."""
+        return self._stage
+
+    @property
+    def stage_name(self) -> str:
+        return self.config.stages[self._stage]
+
+    @property
+    def is_last_stage(self) -> bool:
+        return self._stage == len(self.config.stages) - 1
+
+    def success_rate(self, stage: int) -> float:
+        """Success rate over the window of ``stage`` (0.0 before its first episode)."""
+        window = self.windows[stage]
+        return float(np.mean(window)) if window else 0.0
+
+    # -- level sampler ---------------------------------------------------------------------
+
+    def sample(self, env_index: int, rng: np.random.Generator) -> int:
+        """Level sampler of the environment: the index of the level for ``env_index``'s next
+        episode. With probability ``replay_share`` (from stage 1 on) a uniformly chosen earlier
+        stage is replayed, otherwise the current stage; then a uniform level of that stage. All
+        randomness comes from ``rng``, so samples are reproducible given its state."""
+        stage = self._stage
+        if stage > 0 and rng.random() < self.config.replay_share:
+            stage = int(rng.integers(stage))
+        levels = self.stage_levels[stage]
+        return int(levels[rng.integers(len(levels))])
+
+    # -- results ---------------------------------------------------------------------------
+
+    def record(self, level_index: int, success: bool) -> bool:
+        """Count one finished episode on ``level_index``, under the stage of that level, then
+        advance if the current stage meets the threshold over its window and has at least
+        ``min_episodes`` episodes. Returns True when the stage advanced. Episodes on levels of
+        categories that are not stages are not counted."""
+        if not 0 <= level_index < len(self.level_stage):
+            raise IndexError(f"level index {level_index} out of range "
+                             f"(0..{len(self.level_stage) - 1})")
+        stage = self.level_stage[level_index]
+        if stage < 0:
+            return False
+        self.windows[stage].append(bool(success))
+        self.episodes[stage] += 1
+        return self._maybe_advance()
+
+    def _maybe_advance(self) -> bool:
+        s = self._stage
+        if (self.is_last_stage or self.episodes[s] < self.config.min_episodes
+                or self.success_rate(s) < self.config.threshold):
+            return False
+        self._stage += 1
+        return True
+
+    def stats(self) -> dict[str, float]:
+        """Scalars for TensorBoard: the stage index, each stage's windowed success rate and its
+        episode count."""
+        out = {"curriculum/stage": float(self._stage)}
+        for s, name in enumerate(self.config.stages):
+            out[f"curriculum/success/{name}"] = self.success_rate(s)
+            out[f"curriculum/episodes/{name}"] = float(self.episodes[s])
+        return out
+
+    # -- checkpointing ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """The whole state as a JSON-serialisable dict (stage, per-stage windows and episode
+        counts, config)."""
+        return {
+            "stage": self._stage,
+            "windows": {name: [bool(r) for r in self.windows[s]]
+                        for s, name in enumerate(self.config.stages)},
+            "episodes": {name: int(self.episodes[s]) for s, name in enumerate(self.config.stages)},
+            "config": self.config.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` exactly. The saved config must equal this one's."""
+        try:
+            saved = CurriculumConfig.from_dict(state["config"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"curriculum state: unreadable config ({e})") from None
+        if saved != self.config:
+            raise ValueError(f"curriculum state was saved with a different config: "
+                             f"{saved.to_dict()} (this run: {self.config.to_dict()})")
+        stages = self.config.stages
+        stage = int(state["stage"])
+        if not 0 <= stage < len(stages):
+            raise ValueError(f"curriculum state: stage {stage} out of range")
+        if set(state["windows"]) != set(stages) or set(state["episodes"]) != set(stages):
+            raise ValueError("curriculum state: windows/episodes do not name the config's stages")
+        self._stage = stage
+        self.windows = [deque((bool(r) for r in state["windows"][name]), maxlen=self.config.window)
+                        for name in stages]
+        self.episodes = [int(state["episodes"][name]) for name in stages]

@@ -1,0 +1,196 @@
+"""Curriculum manager: advancing on a synthetic result stream, counting each episode once under
+the stage of the level played, replay share, exact restore after resume, config validation."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ninjarl.levels import CATEGORIES
+from ninjarl.train.curriculum import Curriculum, CurriculumConfig
+
+STAGES = ("simplest", "simpler", "simple")
+# Level list: 3 levels per stage, interleaved, plus a level of a category that is no stage.
+LEVELS = ["simplest", "simpler", "simple"] * 3 + ["medium"]
+
+
+def first_level(curriculum: Curriculum, stage: int) -> int:
+    return int(curriculum.stage_levels[stage][0])
+
+
+def make(**kw) -> Curriculum:
+    config = CurriculumConfig(**{"stages": STAGES, "window": 10, "threshold": 0.8,
+                                 "min_episodes": 20, "replay_share": 0.25, **kw})
+    return Curriculum(config, LEVELS)
+
+
+def test_default_config_covers_all_categories():
+    assert CurriculumConfig().stages == tuple(CATEGORIES)
+    c = Curriculum(CurriculumConfig(), list(CATEGORIES))
+    assert c.stage == 0 and c.stage_name == "simplest"
+
+
+def test_advances_only_after_min_episodes_and_threshold():
+    c = make()
+    level = first_level(c, 0)
+    for n in range(1, 20):                     # window full and all successes, but < 20 episodes
+        assert c.record(level, True) is False
+        assert c.stage == 0, n
+    assert c.record(level, True) is True       # 20th episode
+    assert (c.stage, c.stage_name) == (1, "simpler")
+
+
+def test_does_not_advance_below_threshold():
+    c = make()
+    level = first_level(c, 0)
+    for n in range(100):                       # F F F T T T T T T T ...: 7/10 in every window
+        assert c.record(level, n % 10 >= 3) is False
+    assert c.stage == 0
+    # One more success pushes out the oldest failure: 8/10 meets the threshold.
+    assert c.record(level, True) is True
+    assert c.stage == 1
+
+
+def test_window_forgets_old_results():
+    c = make(min_episodes=1)
+    level = first_level(c, 0)
+    for _ in range(50):
+        c.record(level, False)
+    # Only the last 10 count: 8 successes in a row are enough despite 50 earlier failures.
+    results = [c.record(level, True) for _ in range(8)]
+    assert results == [False] * 7 + [True]
+
+
+def test_never_past_last_stage():
+    c = make(min_episodes=1, window=1, threshold=0.0)
+    for stage in range(len(STAGES)):
+        c.record(first_level(c, stage), True)
+    assert c.stage == len(STAGES) - 1
+    for _ in range(10):
+        assert c.record(first_level(c, c.stage), True) is False
+    assert c.stage == len(STAGES) - 1 and c.is_last_stage
+
+
+def test_replayed_episodes_count_under_their_own_stage():
+    c = make(min_episodes=1, window=1, threshold=1.0)
+    c.record(first_level(c, 0), True)
+    assert c.stage == 1
+    for _ in range(5):                         # replays of stage 0 while on stage 1
+        assert c.record(first_level(c, 0), True) is False
+    assert c.stage == 1                        # stage 1 has no episodes of its own yet
+    stats = c.stats()
+    assert stats["curriculum/episodes/simplest"] == 6
+    assert stats["curriculum/episodes/simpler"] == 0
+    assert stats["curriculum/success/simpler"] == 0.0
+    c.record(first_level(c, 1), False)
+    assert c.stats()["curriculum/episodes/simpler"] == 1 and c.stage == 1
+
+
+def test_each_episode_counted_once():
+    c = make()
+    rng = np.random.default_rng(0)
+    result_rng = np.random.default_rng(1)
+    n_records = 0
+    for step in range(3000):
+        level = c.sample(step % 8, rng)
+        c.record(level, bool(result_rng.random() < 0.9))
+        n_records += 1
+    stats = c.stats()
+    total = sum(stats[f"curriculum/episodes/{s}"] for s in STAGES)
+    assert total == n_records == sum(c.episodes)
+    assert c.stage == len(STAGES) - 1          # 90% success passes every stage
+    for s in range(len(STAGES)):
+        assert len(c.windows[s]) == min(c.episodes[s], 10)
+
+
+def test_levels_outside_the_stages_are_not_counted():
+    c = make()
+    assert c.record(LEVELS.index("medium"), True) is False
+    assert sum(c.episodes) == 0
+    with pytest.raises(IndexError):
+        c.record(len(LEVELS), True)
+
+
+def test_sample_returns_levels_of_current_stage_at_stage_zero():
+    c = make(replay_share=1.0)
+    rng = np.random.default_rng(0)
+    samples = [c.sample(0, rng) for _ in range(500)]
+    assert all(LEVELS[i] == "simplest" for i in samples)   # no replay at stage 0
+    assert set(samples) == set(c.stage_levels[0].tolist())   # uniform over the stage's levels
+
+
+def test_replay_share_matches_config():
+    c = make(replay_share=0.25)
+    c._stage = 2
+    rng = np.random.default_rng(123)
+    n = 20_000
+    stages = np.array([c.level_stage[c.sample(0, rng)] for _ in range(n)])
+    assert abs(np.mean(stages < 2) - 0.25) < 0.015
+    # Replays are spread uniformly over the earlier stages.
+    assert abs(np.mean(stages == 0) - 0.125) < 0.015
+    assert abs(np.mean(stages == 1) - 0.125) < 0.015
+
+
+def test_sample_is_deterministic_given_rng():
+    c = make()
+    c._stage = 1
+    a = [c.sample(i, np.random.default_rng(7)) for i in range(3)]
+    b = [c.sample(i, np.random.default_rng(7)) for i in range(3)]
+    assert a == b
+
+
+def test_state_dict_roundtrip_through_json_is_exact():
+    c = make()
+    rng = np.random.default_rng(3)
+    result_rng = np.random.default_rng(4)
+    for step in range(137):
+        c.record(c.sample(step, rng), bool(result_rng.random() < 0.85))
+    assert c.stage >= 1
+    state = json.loads(json.dumps(c.state_dict()))
+
+    restored = make()
+    restored.load_state_dict(state)
+    assert restored.stage == c.stage and restored.stage_name == c.stage_name
+    assert restored.stats() == c.stats()
+    assert restored.state_dict() == c.state_dict()
+
+    # Both continue identically given identically seeded generators.
+    rng_a, rng_b = np.random.default_rng(99), np.random.default_rng(99)
+    res_a, res_b = np.random.default_rng(5), np.random.default_rng(5)
+    for step in range(500):
+        la, lb = c.sample(step, rng_a), restored.sample(step, rng_b)
+        assert la == lb
+        success_a, success_b = bool(res_a.random() < 0.7), bool(res_b.random() < 0.7)
+        assert c.record(la, success_a) == restored.record(lb, success_b)
+    assert restored.state_dict() == c.state_dict()
+
+
+def test_load_state_dict_rejects_other_config():
+    state = make().state_dict()
+    with pytest.raises(ValueError, match="different config"):
+        make(threshold=0.5).load_state_dict(state)
+    with pytest.raises(ValueError, match="different config"):
+        Curriculum(CurriculumConfig(stages=("simplest", "simpler"), window=10, threshold=0.8,
+                                    min_episodes=20, replay_share=0.25),
+                   LEVELS).load_state_dict(state)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"stages": ()}, "stages"),
+    ({"stages": ("simplest", "simplest")}, "stages"),
+    ({"window": 0}, "window"),
+    ({"min_episodes": 0}, "min_episodes"),
+    ({"threshold": 1.5}, "threshold"),
+    ({"threshold": -0.1}, "threshold"),
+    ({"replay_share": -0.01}, "replay_share"),
+    ({"replay_share": 2.0}, "replay_share"),
+])
+def test_config_validation(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        CurriculumConfig(**kwargs)
+
+
+def test_stage_without_levels_is_an_error():
+    with pytest.raises(ValueError, match="'simple'"):
+        Curriculum(CurriculumConfig(stages=STAGES), ["simplest", "simpler"])
