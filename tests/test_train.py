@@ -123,3 +123,22 @@ def test_cli_train_reports_bad_config_cleanly(tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "Traceback" not in err
+
+
+def test_curriculum_run_logs_stages_and_resumes_its_state(tmp_path):
+    from ninjarl.train.curriculum import CurriculumConfig
+    curriculum = CurriculumConfig(stages=("simplest", "simpler"), window=3, threshold=0.0,
+                                  min_episodes=3, replay_share=0.5)
+    out = tmp_path / "run"
+    train(tiny_config(out, levels="simplest", curriculum=curriculum, timesteps=64),
+          log=lambda *_: None)
+    scalars = _scalars(out)
+    assert "curriculum/stage" in scalars and "curriculum/episodes/simplest" in scalars
+    trainer = json.loads((out / "checkpoint" / "trainer.json").read_text())
+    saved = trainer["extra"]["curriculum"]
+    assert saved["stage"] == 1                       # >= 3 episodes at threshold 0: advanced
+    counted = sum(saved["episodes"].values())
+    assert counted == trainer["extra"]["metrics"]["episodes"]     # every episode counted once
+    resume(out, timesteps=128, log=lambda *_: None)
+    after = json.loads((out / "checkpoint" / "trainer.json").read_text())["extra"]["curriculum"]
+    assert sum(after["episodes"].values()) > counted   # continued from the saved counts

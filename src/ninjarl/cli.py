@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, metavar="FILE", help="JSON file of settings")
     train.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue the run in DIR from its last checkpoint")
+    train.add_argument("--curriculum", action="store_true",
+                       help="train on all level categories in curriculum order, advancing "
+                       "when the current stage's success rate is high enough")
     train.add_argument("--bc", metavar="CKPT", help="start from a behaviour-cloning checkpoint "
                        "(strict transfer, report in OUT/transfer_report.json)")
     train.set_defaults(run=_cmd_train)
@@ -316,6 +319,7 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ninjarl.train import TrainConfig, resume, train
+    from ninjarl.train.curriculum import CurriculumConfig
 
     try:
         if args.resume is not None:
@@ -325,7 +329,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train(config.with_overrides(
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
             seed=args.seed, out=args.out, eval_every=args.eval_every,
-            checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc))
+            checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
+            curriculum=CurriculumConfig() if args.curriculum else None))
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR

@@ -14,12 +14,15 @@ WINDOW = 100
 
 
 class MetricsCallback(BaseCallback):
-    """Counts every finished episode once, under the category of the level it played, logs
+    """Counts every finished episode once, under the category of the level it played (and
+    reports it to the curriculum, if any), logs
     ``rollout/success_rate/<category>``, ``rollout/episodes`` and ``time/update_seconds`` (the
     previous PPO update), and prints a progress line (steps, steps/s, episodes, success)."""
 
-    def __init__(self, categories: Sequence[str], total_timesteps: int, stream=sys.stderr):
+    def __init__(self, categories: Sequence[str], total_timesteps: int, stream=sys.stderr,
+                 curriculum=None):
         super().__init__()
+        self.curriculum = curriculum
         self.categories = list(categories)
         self.total = total_timesteps
         self.stream = stream
@@ -47,12 +50,17 @@ class MetricsCallback(BaseCallback):
             self.results[self.categories[info["level_index"]]].append(success)
             self.recent.append(success)
             self.episodes += 1
+            if self.curriculum is not None:
+                self.curriculum.record(info["level_index"], success)
         return True
 
     def _on_rollout_end(self) -> None:
         for category, results in self.results.items():
             self.logger.record(f"rollout/success_rate/{category}", float(np.mean(results)))
         self.logger.record("rollout/episodes", self.episodes)
+        if self.curriculum is not None:
+            for key, value in self.curriculum.stats().items():
+                self.logger.record(key, value)
         done = self.num_timesteps
         rate = (done - self._steps0) / max(time.perf_counter() - self._t0, 1e-9)
         success = float(np.mean(self.recent)) if self.recent else 0.0

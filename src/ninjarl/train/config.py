@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..env.config import EnvConfig
+from .curriculum import CurriculumConfig
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class TrainConfig:
     dataset), a dataset directory, a map file or a bundled map name. ``envs`` is a number or
     ``"auto"`` (measure a few counts, take the fastest). ``timesteps`` counts env steps (each
     ``env.action_repeat`` frames). ``bc`` names a behaviour-cloning checkpoint to start from
-    (transferred strictly, then ``finetune`` settings apply).
+    (transferred strictly, then ``finetune`` settings apply). With ``curriculum`` set, the
+    run trains on the levels of all curriculum stages (from the built-in level set, or from
+    the dataset directory given as ``levels``) and a curriculum picks each episode's level.
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -74,6 +77,7 @@ class TrainConfig:
     bc: str = ""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    curriculum: CurriculumConfig | None = None
     env: EnvConfig = field(default_factory=EnvConfig)
 
     def __post_init__(self):
@@ -115,7 +119,11 @@ class TrainConfig:
         env_data.setdefault("gamma", ppo.gamma)
         env_data.pop("shaping_scale", None)
         env = EnvConfig.from_dict(_only(env_data, EnvConfig, f"{source}: env"))
-        return cls(ppo=ppo, finetune=finetune, env=env, **data)
+        curriculum = data.pop("curriculum", None)
+        if curriculum is not None:
+            curriculum = CurriculumConfig.from_dict(
+                _only(curriculum, CurriculumConfig, f"{source}: curriculum"))
+        return cls(ppo=ppo, finetune=finetune, curriculum=curriculum, env=env, **data)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -22,6 +22,7 @@ from ..sim import Level, build_level
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
+from .curriculum import Curriculum
 from .envs import autotune_envs, available_cores, make_vec_env
 from .transfer import transfer_weights, write_report
 
@@ -40,7 +41,8 @@ class LevelSet:
 
 def resolve_levels(spec: str) -> LevelSet:
     """``spec``: category names (comma-separated) from the built-in default dataset, a dataset
-    directory, a map file or a bundled map name (then the held-out set is that same map)."""
+    directory, a map file or a bundled map name (then the held-out set is that same map).
+    Training levels are ordered by category (curriculum stage order when applicable)."""
     from .. import levels as lv
 
     def build(entries):
@@ -60,6 +62,14 @@ def resolve_levels(spec: str) -> LevelSet:
     if not train_entries or not test_entries:
         raise ValueError(f"levels {spec!r}: no training or no held-out levels")
     return LevelSet(*build(train_entries), *build(test_entries))
+
+
+def curriculum_levels(config: TrainConfig) -> str:
+    """The level spec of a curriculum run: all its stages, from the dataset directory given as
+    ``levels`` or else from the built-in level set."""
+    if Path(config.levels).is_dir():
+        return config.levels
+    return ",".join(config.curriculum.stages)
 
 
 def build_model(config: TrainConfig, venv) -> PPO:
@@ -107,7 +117,7 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     threads = config.torch_threads or available_cores()
     torch.set_num_threads(threads)
     set_random_seed(config.seed)
-    levels = resolve_levels(config.levels)
+    levels = resolve_levels(curriculum_levels(config) if config.curriculum else config.levels)
     log(f"levels: {len(levels.train)} training, {len(levels.test)} held-out "
         f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
 
@@ -127,13 +137,19 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         set_random_seed(config.seed)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
+    curriculum = None
+    if config.curriculum:
+        curriculum = Curriculum(config.curriculum, levels.train_categories)
     venv = make_vec_env(levels.train, config.envs, config.env, config.frame_stack,
+                        level_sampler=curriculum.sample if curriculum else None,
                         seed=config.seed)
     model = build_model(config, venv)
-    metrics = MetricsCallback(levels.train_categories, config.timesteps)
+    metrics = MetricsCallback(levels.train_categories, config.timesteps, curriculum=curriculum)
     if resume:
         extra = restore_training(out / CHECKPOINT_DIR, model)
         metrics.load_state(extra.get("metrics", {}))
+        if curriculum is not None:
+            curriculum.load_state_dict(extra["curriculum"])
         log(f"resumed at step {model.num_timesteps:,}")
     elif config.bc:
         report = transfer_weights(model, config.bc, config)
@@ -141,7 +157,10 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         log(report.summary())
 
     def save(path):
-        save_checkpoint(path, model, config, {"metrics": metrics.state()})
+        extra = {"metrics": metrics.state()}
+        if curriculum is not None:
+            extra["curriculum"] = curriculum.state_dict()
+        save_checkpoint(path, model, config, extra)
 
     def held_out():
         result = evaluate(model, levels.test, levels.test_categories, config.env,

@@ -1,0 +1,565 @@
+"""Behaviour cloning (BC) from human replays, on the very policy object PPO fine-tunes.
+
+Dataset
+-------
+:func:`build_bc_dataset` replays every recorded run through the environment code the agent
+trains with: a :class:`~ninjarl.env.NinjaVecEnv` engine built from the run's
+:class:`~ninjarl.env.EnvConfig` (same observation keys, ``max_frames``, reward settings), the
+same :class:`~ninjarl.env.wrappers.FrameStackVecEnv` (zero padding, pushed once per env step)
+and SB3's :class:`~stable_baselines3.common.vec_env.VecTransposeImage`, applied in the order
+:func:`ninjarl.train.envs.make_vec_env` applies them. Each replay's map is its own level.
+Sample ``t`` of a replay is the observation the agent would see *before* its step ``t``,
+labelled with the action taken at that step.
+
+How per-frame human inputs become per-step labels. A replay holds one input byte per frame;
+an env step holds one action for ``k = action_repeat`` frames. The byte of a frame maps to
+the action with the same horizontal direction and jump bit (the inverse of
+:data:`~ninjarl.sim.replay.ACTION_TO_INPUT_BYTE`; left wins over right, as in the simulator).
+
+* ``k == 1``: step ``t`` plays input ``t``; the label is that input's action.
+* ``k > 1``: the simulator still advances frame by frame with the human's exact inputs, so
+  the trajectory is the human's and every observation is one the human really saw. A sample
+  is emitted at every step boundary (after ``t * k`` frames): the engine's own ``observe`` at
+  that moment, pushed once into the frame stack. Its label is the **most frequent action
+  among the next k input frames; ties go to the action that occurs first in the block**.
+  The last block may be shorter than ``k`` (the replay wins mid-step, as an env step also
+  stops at the end of an episode).
+
+Emission stops when the episode ends as the training env would end it: a win or death
+(after the frame that causes it) or the frame limit ``max_frames`` at a step boundary. The
+``stuck_frames`` truncation is not applied to demonstrations (a human pause is not a failure).
+
+Each sample also carries the env's reward for its step (the formula of the engine's step
+kernel, with the run's shaping scale and discount) and the discounted return from that step
+to the end of the demonstration, the targets of the optional value warm-up.
+
+Train and validation splits are by replay, never by frame: the replay file names (sorted) are
+shuffled with ``seed`` and the first ``round(val_fraction * n)`` (at least one when there are
+two or more replays) are held out.
+
+Cache
+-----
+A built dataset is stored as ``<cache_dir>/bc-<key>.npz`` (plain arrays, read with
+``allow_pickle=False``, written atomically). The key is the sha256 of a format version, every
+replay's name and bytes, the run's full env config (``EnvConfig.to_dict``), the frame stack,
+``val_fraction`` and ``seed``: any change of replays or observation settings builds anew
+instead of reusing stale samples.
+
+Training
+--------
+:func:`train_bc` minimises the cross-entropy of the human actions under
+``model.policy.evaluate_actions`` of an SB3 PPO built by :func:`ninjarl.train.ppo.build_model`,
+so feature extractor, action head and the RunningNorm buffers are the tensors ``train --bc``
+transfers, with their names unchanged. The policy is in training mode during the gradient
+steps (normalisation statistics update, as in a PPO update) and in evaluation mode while
+measuring accuracy. ``value_warmup`` adds ``vf_coef * MSE(value, return)`` to the loss.
+
+The report (:class:`BCReport`) gives the held-out accuracy (argmax of the policy's action
+distribution) next to two baselines on the same held-out samples: the training split's
+majority action, and repeat-previous-action (the previous label of the same replay; the first
+step of a replay is predicted as noop).
+
+Left/right mirroring of replays is not implemented.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
+
+from ..env import EnvConfig, FrameStackVecEnv, NinjaVecEnv
+from ..env.config import IMAGE_KEYS
+from ..env.engine import F_PHI, I_SWITCH
+from ..sim.replay import decode_inputs, read_replay
+from .config import TrainConfig
+
+FORMAT_VERSION = 1
+NOOP = 0
+#: action index of (horizontal input + 1, jump): noop, left, right, jump, jump+left, jump+right
+_ACTION_OF = np.array([[1, 4], [0, 3], [2, 5]], np.int64)
+
+
+# ---- labels ---------------------------------------------------------------------------------
+
+def input_actions(inputs: np.ndarray) -> np.ndarray:
+    """The action (0..5) of each raw input byte: same horizontal direction and jump bit."""
+    hor, jump = decode_inputs(inputs)
+    return _ACTION_OF[hor.astype(np.int64) + 1, jump.astype(np.int64)]
+
+
+def block_label(actions: np.ndarray) -> int:
+    """The label of one step's block of per-frame actions: the most frequent action, ties
+    going to the one that occurs first in the block."""
+    actions = np.asarray(actions, np.int64)
+    if actions.size == 0:
+        raise ValueError("block_label needs at least one frame")
+    counts = np.bincount(actions, minlength=6)
+    best = counts.max()
+    return int(next(a for a in actions if counts[a] == best))
+
+
+# ---- replay-driven environment --------------------------------------------------------------
+
+class ReplayVecEnv(NinjaVecEnv):
+    """One environment on one level whose steps play recorded frames.
+
+    ``step(frame_actions)`` takes the per-frame actions of one step's block (length 1..k) and
+    advances the engine frame by frame (stopping after a frame that ends the episode), then
+    observes once. The engine runs with ``action_repeat=1`` so it can take a new input every
+    frame; observations do not depend on the action repeat, and the reward of the block is
+    computed as the engine's step kernel computes it for one step of the run's config.
+    Episodes never auto-reset (``dones`` stay False); the caller reads :attr:`terminated` and
+    :attr:`truncated` instead.
+    """
+
+    def __init__(self, level: bytes, config: EnvConfig):
+        # one frame per engine step; the potential keeps the run's shaping scale. gamma=1
+        # only affects the engine's per-frame rewards (unused, and it keeps the config's
+        # reward check valid for the per-frame step count); observations use neither.
+        frame_config = replace(config, action_repeat=1, stuck_frames=0, gamma=1.0,
+                               reward=replace(config.reward, shaping_scale=config.shaping_scale))
+        super().__init__([level], num_envs=1, config=frame_config,
+                         level_sampler=lambda env_index, rng: 0, seed=0)
+        self.step_config = config
+        self.terminated = False
+        self.truncated = False
+        self.frames = 0
+        self._block = np.zeros(0, np.int64)
+
+    def reset(self):
+        self.terminated = self.truncated = False
+        self.frames = 0
+        return super().reset()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._block = np.asarray(actions, np.int64).reshape(-1)
+
+    def step_wait(self):
+        engine, config = self.engine, self.step_config
+        if self.terminated or self.truncated:
+            raise RuntimeError("ReplayVecEnv: the episode is over")
+        phi_before = float(engine.env_f[0, F_PHI])
+        switch_before = bool(engine.env_i[0, I_SWITCH])
+        frames = 0
+        for action in self._block:
+            engine.step(np.array([action], np.int64))
+            frames += 1
+            if engine.terminated[0]:
+                break
+        self.frames += frames
+        info = engine.info(0)
+        won = bool(info["is_success"])
+        dead = bool(engine.terminated[0]) and not won
+        r = config.reward
+        reward = r.time_per_frame * frames
+        if not switch_before and engine.env_i[0, I_SWITCH]:
+            reward += r.switch
+        reward += r.completion * won + r.death * dead
+        reward += config.gamma * float(engine.env_f[0, F_PHI]) - phi_before
+        self.terminated = bool(engine.terminated[0])
+        self.truncated = not self.terminated and self.frames >= config.max_frames
+        obs = {k: v.copy() for k, v in engine.observe().items()}
+        return obs, np.array([reward], np.float32), np.zeros(1, bool), [{}]
+
+
+def standard_wrappers(venv: VecEnv, frame_stack: int) -> VecEnv:
+    """The wrappers of :func:`ninjarl.train.envs.make_vec_env`, in its order: frame stacking of
+    every key (``frame_stack > 1``, zero padding), then channels-first image transpose."""
+    if frame_stack > 1:
+        venv = FrameStackVecEnv(venv, list(venv.observation_space.spaces), frame_stack)
+    if any(is_image_space(venv.observation_space[k], check_channels=False)
+           for k in IMAGE_KEYS if k in venv.observation_space.spaces):
+        venv = VecTransposeImage(venv)
+    return venv
+
+
+def replay_samples(replay_path: str | Path, env_config: EnvConfig,
+                   frame_stack: int) -> dict[str, np.ndarray]:
+    """Every sample of one replay: ``obs/<key>`` arrays, ``actions``, ``rewards``, ``returns``
+    (see the module docstring for the rules)."""
+    replay = read_replay(replay_path)
+    frame_actions = input_actions(replay.inputs)
+    k = env_config.action_repeat
+    inner = ReplayVecEnv(replay.map_bytes, env_config)
+    venv = standard_wrappers(inner, frame_stack)
+    obs = venv.reset()
+    observations: dict[str, list[np.ndarray]] = {key: [] for key in obs}
+    actions, rewards = [], []
+    for start in range(0, len(frame_actions), k):
+        block = frame_actions[start:start + k]
+        for key, value in obs.items():
+            observations[key].append(value[0])
+        actions.append(block_label(block))
+        obs, reward, _, _ = venv.step(block)
+        rewards.append(float(reward[0]))
+        if inner.terminated or inner.truncated:
+            break
+    rewards_arr = np.array(rewards, np.float32)
+    returns = np.zeros(len(rewards), np.float32)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + env_config.gamma * running
+        returns[t] = running
+    out = {f"obs/{key}": np.stack(values) for key, values in observations.items()}
+    out.update(actions=np.array(actions, np.int64), rewards=rewards_arr, returns=returns)
+    return out
+
+
+# ---- dataset --------------------------------------------------------------------------------
+
+@dataclass
+class BCDataset:
+    """Samples of many replays. ``obs[key]`` is [S, ...] exactly as the policy receives it;
+    ``replay_index`` points into ``replay_names``; ``step_index`` is the step within its
+    replay; ``val_replays[i]`` says whether replay ``i`` is held out."""
+    obs: dict[str, np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+    returns: np.ndarray
+    replay_index: np.ndarray
+    step_index: np.ndarray
+    replay_names: list[str]
+    val_replays: np.ndarray
+    cache_key: str = ""
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def val_mask(self) -> np.ndarray:
+        return self.val_replays[self.replay_index]
+
+    @property
+    def train(self) -> "BCDataset":
+        return self.subset(~self.val_mask)
+
+    @property
+    def val(self) -> "BCDataset":
+        return self.subset(self.val_mask)
+
+    @property
+    def train_names(self) -> list[str]:
+        return [n for n, v in zip(self.replay_names, self.val_replays) if not v]
+
+    @property
+    def val_names(self) -> list[str]:
+        return [n for n, v in zip(self.replay_names, self.val_replays) if v]
+
+    def subset(self, mask: np.ndarray) -> "BCDataset":
+        """The samples where ``mask`` is True (replay names and split kept)."""
+        return replace(self, obs={k: v[mask] for k, v in self.obs.items()},
+                       actions=self.actions[mask], rewards=self.rewards[mask],
+                       returns=self.returns[mask], replay_index=self.replay_index[mask],
+                       step_index=self.step_index[mask])
+
+    def replay(self, name: str) -> "BCDataset":
+        """The samples of one replay (by file name), in step order."""
+        return self.subset(self.replay_index == self.replay_names.index(name))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {f"obs/{k}": v for k, v in self.obs.items()}
+        out.update(actions=self.actions, rewards=self.rewards, returns=self.returns,
+                   replay_index=self.replay_index, step_index=self.step_index,
+                   replay_names=np.array(self.replay_names, dtype=np.str_),
+                   val_replays=self.val_replays)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], cache_key: str = "",
+                    from_cache: bool = False) -> "BCDataset":
+        return cls(obs={k.removeprefix("obs/"): v for k, v in arrays.items()
+                        if k.startswith("obs/")},
+                   actions=arrays["actions"], rewards=arrays["rewards"],
+                   returns=arrays["returns"], replay_index=arrays["replay_index"],
+                   step_index=arrays["step_index"],
+                   replay_names=[str(n) for n in arrays["replay_names"]],
+                   val_replays=arrays["val_replays"].astype(bool),
+                   cache_key=cache_key, from_cache=from_cache)
+
+
+def split_replays(names: Sequence[str], val_fraction: float, seed: int) -> np.ndarray:
+    """Held-out flags for sorted replay ``names``: a seeded shuffle, the first
+    ``round(val_fraction * n)`` held out (at least one when n >= 2 and val_fraction > 0)."""
+    n = len(names)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    flags = np.zeros(n, bool)
+    flags[order[:n_val]] = True
+    return flags
+
+
+def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
+              val_fraction: float, seed: int) -> str:
+    """sha256 over everything a dataset depends on (see the module docstring)."""
+    h = hashlib.sha256()
+
+    def put(data: bytes) -> None:
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+
+    put(f"ninjarl-bc-v{FORMAT_VERSION}".encode())
+    put(json.dumps(env_config.to_dict(), sort_keys=True).encode())
+    put(json.dumps({"frame_stack": frame_stack, "val_fraction": val_fraction,
+                    "seed": seed}, sort_keys=True).encode())
+    for path in sorted(map(Path, replay_paths), key=lambda p: p.name):
+        put(path.name.encode())
+        put(path.read_bytes())
+    return h.hexdigest()
+
+
+def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConfig,
+                     cache_dir: str | Path | None = None, val_fraction: float = 0.2,
+                     seed: int = 0, log: Callable[[str], None] | None = None) -> BCDataset:
+    """The BC dataset of ``replay_paths`` for the observations of ``train_config`` (its
+    ``env`` config and ``frame_stack``; pass a config resolved by
+    :func:`ninjarl.train.ppo.resolve_config` so the observation keys are the architecture's),
+    from ``cache_dir`` when an identical build is cached there."""
+    paths = sorted(map(Path, replay_paths), key=lambda p: p.name)
+    if not paths:
+        raise ValueError("build_bc_dataset: no replays")
+    names = [p.name for p in paths]
+    if len(set(names)) != len(names):
+        raise ValueError("build_bc_dataset: replay file names must be unique")
+    env_config, frame_stack = train_config.env, train_config.frame_stack
+    key = cache_key(paths, env_config, frame_stack, val_fraction, seed)
+    cache_file = Path(cache_dir) / f"bc-{key[:32]}.npz" if cache_dir is not None else None
+    if cache_file is not None and cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if str(arrays.pop("key")) == key:
+            return BCDataset.from_arrays(arrays, key, from_cache=True)
+
+    start = time.perf_counter()
+    parts = [replay_samples(p, env_config, frame_stack) for p in paths]
+    arrays = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    arrays["replay_index"] = np.concatenate(
+        [np.full(len(part["actions"]), i, np.int64) for i, part in enumerate(parts)])
+    arrays["step_index"] = np.concatenate(
+        [np.arange(len(part["actions"]), dtype=np.int64) for part in parts])
+    arrays["replay_names"] = np.array(names, dtype=np.str_)
+    arrays["val_replays"] = split_replays(names, val_fraction, seed)
+    if log:
+        log(f"bc dataset: {len(arrays['actions']):,} samples from {len(paths)} replays in "
+            f"{time.perf_counter() - start:.1f} s")
+    if cache_file is not None:
+        _atomic_savez(cache_file, {**arrays, "key": np.array(key)})
+    return BCDataset.from_arrays(arrays, key)
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- baselines and training -----------------------------------------------------------------
+
+def majority_action(actions: np.ndarray) -> int:
+    """The most frequent action (the lowest index on ties)."""
+    return int(np.bincount(np.asarray(actions, np.int64), minlength=6).argmax())
+
+
+def repeat_previous_predictions(dataset: BCDataset) -> np.ndarray:
+    """For each sample, the previous sample's label in the same replay (noop at step 0)."""
+    order = np.lexsort((dataset.step_index, dataset.replay_index))
+    pred = np.full(len(dataset), NOOP, np.int64)
+    acts, reps = dataset.actions[order], dataset.replay_index[order]
+    prev = np.full(len(order), NOOP, np.int64)
+    same = np.zeros(len(order), bool)
+    same[1:] = reps[1:] == reps[:-1]
+    prev[1:][same[1:]] = acts[:-1][same[1:]]
+    pred[order] = prev
+    return pred
+
+
+@dataclass
+class BCReport:
+    """Outcome of a BC run; accuracies are fractions of samples."""
+    val_accuracy: float
+    train_accuracy: float
+    majority_action: int
+    majority_baseline: float
+    repeat_previous_baseline: float
+    train_majority_baseline: float
+    train_repeat_previous_baseline: float
+    train_samples: int
+    val_samples: int
+    train_replays: list[str]
+    val_replays: list[str]
+    epochs: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"bc: held-out accuracy {self.val_accuracy:.1%} (majority action "
+                f"{self.majority_baseline:.1%}, repeat previous {self.repeat_previous_baseline:.1%})"
+                f" over {self.val_samples:,} samples of {len(self.val_replays)} replays; "
+                f"training accuracy {self.train_accuracy:.1%} over {self.train_samples:,}")
+
+
+def _obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, torch.Tensor]:
+    """A minibatch as float32 tensors, as PPO's rollout buffer hands them to the policy."""
+    return {k: torch.as_tensor(v[idx], dtype=torch.float32) for k, v in obs.items()}
+
+
+@torch.no_grad()
+def predict_actions(policy, dataset: BCDataset, batch_size: int = 1024) -> np.ndarray:
+    """argmax of the policy's action distribution for every sample (evaluation mode)."""
+    policy.set_training_mode(False)
+    out = np.zeros(len(dataset), np.int64)
+    for start in range(0, len(dataset), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(dataset)))
+        dist = policy.get_distribution(_obs_tensors(dataset.obs, idx))
+        out[idx] = dist.distribution.probs.argmax(dim=1).numpy()
+    return out
+
+
+def _accuracy(pred: np.ndarray, actions: np.ndarray) -> float:
+    return float((pred == actions).mean()) if len(actions) else float("nan")
+
+
+def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
+             lr: float = 3e-4, value_warmup: bool = False, seed: int = 0,
+             vf_coef: float = 0.5, max_grad_norm: float = 0.5,
+             log: Callable[[str], None] | None = None) -> BCReport:
+    """Behaviour-clone ``dataset``'s training split into ``model.policy`` (an SB3 PPO from
+    :func:`ninjarl.train.ppo.build_model`) and report accuracies on both splits.
+
+    Adam on every policy parameter (a separate optimizer: PPO's own optimizer state is left
+    untouched), shuffled minibatches (seeded), loss ``-mean log pi(a_human | s)`` plus
+    ``vf_coef * MSE(V(s), return)`` with ``value_warmup``, gradients clipped to
+    ``max_grad_norm``.
+    """
+    train, val = dataset.train, dataset.val
+    if len(train) == 0:
+        raise ValueError("train_bc: the training split is empty")
+    policy = model.policy
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    actions = torch.as_tensor(train.actions, dtype=torch.int64)
+    returns = torch.as_tensor(train.returns, dtype=torch.float32)
+    history = []
+    for epoch in range(1, epochs + 1):
+        policy.set_training_mode(True)
+        order = rng.permutation(len(train))
+        ce_sum = vf_sum = 0.0
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            values, log_prob, _ = policy.evaluate_actions(_obs_tensors(train.obs, idx),
+                                                          actions[idx])
+            ce = -log_prob.mean()
+            loss = ce
+            if value_warmup:
+                vf = torch.nn.functional.mse_loss(values.flatten(), returns[idx])
+                loss = loss + vf_coef * vf
+                vf_sum += vf.item() * len(idx)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+            optimizer.step()
+            ce_sum += ce.item() * len(idx)
+        row = {"epoch": epoch, "loss": ce_sum / len(train),
+               "train_accuracy": _accuracy(predict_actions(policy, train), train.actions),
+               "val_accuracy": _accuracy(predict_actions(policy, val), val.actions)}
+        if value_warmup:
+            row["value_loss"] = vf_sum / len(train)
+        history.append(row)
+        if log:
+            log(f"bc epoch {epoch}: loss {row['loss']:.4f} train {row['train_accuracy']:.1%} "
+                f"val {row['val_accuracy']:.1%}")
+    policy.set_training_mode(False)
+    majority = majority_action(train.actions)
+    return BCReport(
+        val_accuracy=_accuracy(predict_actions(policy, val), val.actions),
+        train_accuracy=_accuracy(predict_actions(policy, train), train.actions),
+        majority_action=majority,
+        majority_baseline=_accuracy(np.full(len(val), majority), val.actions),
+        repeat_previous_baseline=_accuracy(repeat_previous_predictions(val), val.actions),
+        train_majority_baseline=_accuracy(np.full(len(train), majority), train.actions),
+        train_repeat_previous_baseline=_accuracy(repeat_previous_predictions(train),
+                                                 train.actions),
+        train_samples=len(train), val_samples=len(val),
+        train_replays=dataset.train_names, val_replays=dataset.val_names, epochs=history,
+        settings={"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                  "value_warmup": value_warmup, "seed": seed, "vf_coef": vf_coef,
+                  "max_grad_norm": max_grad_norm, "cache_key": dataset.cache_key,
+                  "label_rule": "most frequent action of the step's input frames, "
+                                "ties to the earliest; repeat-previous predicts noop at step 0"})
+
+
+# ---- end to end -----------------------------------------------------------------------------
+
+def build_bc_model(config: TrainConfig, level: bytes):
+    """A PPO built by :func:`~ninjarl.train.ppo.build_model` on a one-env
+    :func:`~ninjarl.train.envs.make_vec_env` of ``level`` (only its spaces matter)."""
+    from .envs import make_vec_env
+    from .ppo import build_model
+    venv = make_vec_env([level], 1, config.env, config.frame_stack, seed=config.seed)
+    with warnings.catch_warnings():         # a one-env model warns about its batch size
+        warnings.simplefilter("ignore", UserWarning)
+        return build_model(replace(config, out=""), venv)
+
+
+def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_free",
+           config: TrainConfig | None = None, epochs: int = 20, batch_size: int = 256,
+           lr: float = 3e-4, value_warmup: bool = False, val_fraction: float = 0.2,
+           cache_dir: str | Path | None = None, seed: int = 0,
+           log: Callable[[str], None] | None = print) -> BCReport:
+    """Behaviour-clone every ``*.replay`` in ``replays_dir`` and write a checkpoint that
+    ``ninjarl train --bc OUT_DIR`` can start from: ``out_dir/{config.json, policy.pt, ...}``
+    and ``out_dir/bc_report.json``.
+
+    ``config`` (default ``TrainConfig(arch=arch)``) decides the observations, action repeat
+    and frame stack; it must match the PPO run that will fine-tune the result.
+    ``cache_dir`` defaults to ``out_dir/../.bc_cache``.
+    """
+    from .checkpoint import save_checkpoint
+    from .ppo import resolve_config
+    out_dir = Path(out_dir)
+    config = resolve_config(replace(config or TrainConfig(arch=arch), out=str(out_dir)))
+    paths = sorted(Path(replays_dir).glob("*.replay"))
+    if not paths:
+        raise ValueError(f"{replays_dir}: no *.replay files")
+    torch.manual_seed(config.seed)
+    model = build_bc_model(config, read_replay(paths[0]).map_bytes)
+    cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"
+    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log)
+    if log and dataset.from_cache:
+        log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
+    report = train_bc(model, dataset, epochs, batch_size, lr, value_warmup, seed, log=log)
+    report.settings.update(arch=config.arch, action_repeat=config.env.action_repeat,
+                           frame_stack=config.frame_stack,
+                           observations=list(config.env.observations))
+    save_checkpoint(out_dir, model, config, extra={"bc_report": "bc_report.json"},
+                    with_env_state=False)
+    tmp = out_dir / ".bc_report.json.tmp"
+    tmp.write_text(json.dumps(report.to_json(), indent=2))
+    tmp.replace(out_dir / "bc_report.json")
+    if log:
+        log(report.summary())
+    return report
