@@ -1,0 +1,213 @@
+"""Behaviour cloning: samples equal the training env's observations, labels follow the
+documented rule, splits are by replay, the cache never serves stale samples, and BC on the
+PPO policy beats the majority baseline."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BC_REPLAYS
+from ninjarl.env import EnvConfig
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, read_replay
+from ninjarl.train import bc
+from ninjarl.train.config import TrainConfig
+from ninjarl.train.envs import make_vec_env
+from ninjarl.train.ppo import resolve_config
+from ninjarl.train.transfer import transfer_weights
+
+SHORT = [p for p in BC_REPLAYS if p.name.endswith("_100001.replay")][0]      # 37 frames
+MEDIUM = [p for p in BC_REPLAYS if p.name.endswith("_100005.replay")][0]     # 184 frames
+FEW = BC_REPLAYS[:5]
+
+
+def config(arch: str = "vision_free", frame_stack: int = 1, **env) -> TrainConfig:
+    return resolve_config(TrainConfig(arch=arch, frame_stack=frame_stack, out="unused",
+                                      env=EnvConfig(**env)))
+
+
+def env_observations(map_bytes: bytes, cfg: TrainConfig, actions) -> list[dict]:
+    """The observations make_vec_env returns: after reset, then after each action."""
+    venv = make_vec_env([map_bytes], 1, cfg.env, cfg.frame_stack,
+                        level_sampler=lambda n, rng: 0)
+    obs = [venv.reset()]
+    for action in actions:
+        obs.append(venv.step(np.array([action]))[0])
+    return obs
+
+
+def write_replay(path: Path, map_bytes: bytes, inputs: np.ndarray) -> Path:
+    """A compact-v0 replay file."""
+    path.write_bytes(struct.pack("<II", len(map_bytes), len(inputs)) + map_bytes
+                     + np.asarray(inputs, np.uint8).tobytes())
+    return path
+
+
+def test_input_bytes_map_to_their_actions():
+    np.testing.assert_array_equal(bc.input_actions(np.array(ACTION_TO_INPUT_BYTE, np.uint8)),
+                                  np.arange(6))
+
+
+@pytest.mark.parametrize("arch,frame_stack,replay", [
+    ("vision_free", 1, MEDIUM), ("vision_free", 2, MEDIUM), ("local_view", 2, SHORT)])
+def test_sample_t_is_the_env_observation_after_t_steps(arch, frame_stack, replay):
+    cfg = config(arch, frame_stack, action_repeat=1)
+    data = bc.build_bc_dataset([replay], cfg, None, val_fraction=0.0)
+    rep = read_replay(replay)
+    inverse = {byte: action for action, byte in enumerate(ACTION_TO_INPUT_BYTE)}
+    labels = [inverse[int(b)] for b in rep.inputs]
+    expected = env_observations(rep.map_bytes, cfg, labels)
+    assert len(data) == len(rep.inputs)
+    assert set(data.obs) == set(expected[0])
+    for t in range(len(data)):
+        for key, value in expected[t].items():
+            assert data.obs[key][t].dtype == value.dtype
+            np.testing.assert_array_equal(data.obs[key][t], value[0], err_msg=f"{key} t={t}")
+        assert data.actions[t] == labels[t]
+    if arch == "local_view":                     # SB3's channels-first transpose, stacked
+        assert data.obs["player_frame"].shape[1:] == (frame_stack, 84, 84)
+
+
+def test_block_label_rule():
+    assert bc.block_label([0, 1, 1, 1]) == 1
+    assert bc.block_label([1, 4, 4, 1]) == 1            # tie: the earliest
+    assert bc.block_label([4, 1, 1, 4]) == 4
+    assert bc.block_label([2, 3, 5, 3]) == 3
+    assert bc.block_label([5, 3]) == 5                  # short last block, tie
+    with pytest.raises(ValueError):
+        bc.block_label([])
+
+
+def test_action_repeat_labels_follow_the_rule_on_a_replay():
+    data = bc.build_bc_dataset([MEDIUM], config(action_repeat=4), None, val_fraction=0.0)
+    frames = bc.input_actions(read_replay(MEDIUM).inputs)
+    assert len(data) == -(-len(frames) // 4)
+    # hand-checked blocks of this replay: step 22 holds frames 88..91 = (right, right,
+    # jump+right, jump+right) -> right (tie, earliest); step 30 (noop, left x3) -> left;
+    # step 33 (left, left, noop, noop) -> left (tie, earliest)
+    np.testing.assert_array_equal(frames[88:92], [2, 2, 5, 5])
+    np.testing.assert_array_equal(frames[120:124], [0, 1, 1, 1])
+    np.testing.assert_array_equal(frames[132:136], [1, 1, 0, 0])
+    assert (data.actions[22], data.actions[30], data.actions[33]) == (2, 1, 1)
+    for t in range(len(data)):
+        assert data.actions[t] == bc.block_label(frames[4 * t:4 * t + 4])
+
+
+def test_action_repeat_samples_are_env_observations(tmp_path):
+    """With inputs constant within each step, every sample equals the env's own step."""
+    rep = read_replay(MEDIUM)
+    labels = [bc.block_label(bc.input_actions(rep.inputs)[i:i + 4])
+              for i in range(0, 120, 4)]
+    inputs = np.repeat([ACTION_TO_INPUT_BYTE[a] for a in labels], 4)
+    path = write_replay(tmp_path / "blocks.replay", rep.map_bytes, inputs)
+    cfg = config(frame_stack=2, action_repeat=4)
+    data = bc.build_bc_dataset([path], cfg, None, val_fraction=0.0)
+    expected = env_observations(rep.map_bytes, cfg, labels)
+    assert list(data.actions) == labels
+    for t in range(len(data)):
+        for key, value in expected[t].items():
+            np.testing.assert_array_equal(data.obs[key][t], value[0], err_msg=f"{key} t={t}")
+
+
+@pytest.fixture(scope="module")
+def few_dataset():
+    return bc.build_bc_dataset(FEW, config(), None, val_fraction=0.4, seed=3)
+
+
+def test_split_is_by_replay(few_dataset):
+    data = few_dataset
+    assert set(data.train_names).isdisjoint(data.val_names)
+    assert sorted(data.train_names + data.val_names) == sorted(p.name for p in FEW)
+    assert len(data.val_names) == 2
+    train_reps = set(data.train.replay_index.tolist())
+    val_reps = set(data.val.replay_index.tolist())
+    assert train_reps.isdisjoint(val_reps) and train_reps | val_reps == set(range(len(FEW)))
+    assert len(data.train) + len(data.val) == len(data)
+    again = bc.split_replays(data.replay_names, 0.4, 3)
+    np.testing.assert_array_equal(again, data.val_replays)
+
+
+def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
+    replays = FEW[:3]
+    calls = []
+    real = bc.replay_samples
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(bc, "replay_samples", counting)
+
+    base = config()
+    first = bc.build_bc_dataset(replays, base, tmp_path)
+    assert not first.from_cache and len(calls) == 3
+    assert len(list(tmp_path.glob("bc-*.npz"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached dataset was rebuilt")
+    monkeypatch.setattr(bc, "replay_samples", fail)
+    second = bc.build_bc_dataset(list(reversed(replays)), base, tmp_path)
+    assert second.from_cache and second.cache_key == first.cache_key
+    for name, value in first.arrays().items():
+        np.testing.assert_array_equal(second.arrays()[name], value, err_msg=name)
+
+    monkeypatch.setattr(bc, "replay_samples", counting)
+    changes = [config(action_repeat=2), config(arch="gcn"), config(frame_stack=2),
+               config(max_frames=3000)]
+    keys = {first.cache_key}
+    for cfg in changes:
+        calls.clear()
+        data = bc.build_bc_dataset(replays, cfg, tmp_path)
+        assert not data.from_cache and len(calls) == 3
+        keys.add(data.cache_key)
+    assert len(keys) == 1 + len(changes)
+    calls.clear()
+    assert not bc.build_bc_dataset(replays, base, tmp_path, seed=1).from_cache   # split seed
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    rep = read_replay(replays[0])
+    write_replay(changed / replays[0].name, rep.map_bytes, rep.inputs[:-1])
+    data = bc.build_bc_dataset([changed / replays[0].name, *replays[1:]], base, tmp_path)
+    assert not data.from_cache and data.cache_key not in keys
+
+
+def test_repeat_previous_baseline_is_per_replay():
+    data = bc.BCDataset(obs={}, actions=np.array([3, 1, 1, 2, 2]),
+                        rewards=np.zeros(5, np.float32), returns=np.zeros(5, np.float32),
+                        replay_index=np.array([0, 0, 0, 1, 1]),
+                        step_index=np.array([0, 1, 2, 0, 1]), replay_names=["a", "b"],
+                        val_replays=np.array([False, False]))
+    np.testing.assert_array_equal(bc.repeat_previous_predictions(data), [0, 3, 1, 0, 2])
+    assert bc.majority_action(data.actions) == 1
+
+
+def test_train_bc_beats_the_majority_baseline(few_dataset):
+    cfg = config()
+    model = bc.build_bc_model(cfg, read_replay(FEW[0]).map_bytes)
+    report = bc.train_bc(model, few_dataset, epochs=8, batch_size=64, lr=1e-3,
+                         value_warmup=True, seed=0)
+    assert report.train_accuracy > report.train_majority_baseline + 0.05
+    assert report.epochs[-1]["loss"] < report.epochs[0]["loss"]
+    assert "value_loss" in report.epochs[0]
+    doc = json.loads(json.dumps(report.to_json()))
+    for key in ("val_accuracy", "majority_baseline", "repeat_previous_baseline"):
+        assert 0.0 <= doc[key] <= 1.0
+    assert set(doc["val_replays"]) == set(few_dataset.val_names)
+
+
+def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
+    replays = tmp_path / "replays"
+    replays.mkdir()
+    for path in FEW[:3]:
+        (replays / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "bc"
+    report = bc.run_bc(replays, out, epochs=1, batch_size=128, log=None)
+    assert json.loads((out / "bc_report.json").read_text())["val_samples"] == report.val_samples
+    assert (tmp_path / ".bc_cache").is_dir()
+    run = resolve_config(TrainConfig(arch="vision_free", out=str(tmp_path / "ft"),
+                                     bc=str(out)))
+    model = bc.build_bc_model(run, read_replay(FEW[0]).map_bytes)
+    loaded = transfer_weights(model, out, run)
+    assert loaded.loaded and not loaded.missing
