@@ -211,3 +211,20 @@ def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
     model = bc.build_bc_model(run, read_replay(FEW[0]).map_bytes)
     loaded = transfer_weights(model, out, run)
     assert loaded.loaded and not loaded.missing
+
+
+def test_bc_command_writes_a_checkpoint_and_report(tmp_path):
+    import shutil
+
+    from conftest import BC_REPLAYS
+    from ninjarl.cli import main
+    replays = tmp_path / "replays"
+    replays.mkdir()
+    for path in BC_REPLAYS[:4]:
+        shutil.copy(path, replays / path.name)
+    out = tmp_path / "bc"
+    assert main(["bc", "--replays", str(replays), "--out", str(out), "--epochs", "1"]) == 0
+    report = json.loads((out / "bc_report.json").read_text())
+    assert {"val_accuracy", "majority_baseline", "repeat_previous_baseline"} <= set(report)
+    assert (out / "policy.pt").is_file() and (out / "config.json").is_file()
+    assert main(["bc", "--replays", str(tmp_path / "none"), "--out", str(out)]) == 2

@@ -153,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
                        "(strict transfer, report in OUT/transfer_report.json)")
     train.set_defaults(run=_cmd_train)
 
+    bc = commands.add_parser(
+        "bc", help="behaviour cloning from human replays",
+        description="Build a dataset by replaying human runs through the training "
+        "environment (the observation before each step, labelled with that step's action), "
+        "split by replay, train the PPO policy itself with cross-entropy, report held-out "
+        "accuracy next to the majority-action and repeat-previous-action baselines, and "
+        "write a checkpoint for 'ninjarl train --bc OUT'. Use the same --config (observations, "
+        "frame stack, action repeat) as the PPO run that will start from it.")
+    bc.add_argument("--replays", type=Path, required=True, metavar="DIR",
+                    help="directory of .replay files")
+    bc.add_argument("--arch", help="architecture (default: the config's, vision_free)")
+    bc.add_argument("--out", type=Path, required=True, metavar="DIR", help="output checkpoint")
+    bc.add_argument("--config", type=Path, metavar="FILE", help="JSON training settings")
+    bc.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
+    bc.add_argument("--value-warmup", action="store_true", dest="value_warmup",
+                    help="also fit the value head to the replays' discounted returns")
+    bc.set_defaults(run=_cmd_bc)
+
     render = commands.add_parser(
         "render", help="draw a level to a PNG file",
         description="Render a level (raw map, replay or bundled map name) at its start "
@@ -331,6 +349,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed, out=args.out, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
             curriculum=CurriculumConfig() if args.curriculum else None))
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    return 0
+
+
+def _cmd_bc(args: argparse.Namespace) -> int:
+    from ninjarl.train import TrainConfig
+    from ninjarl.train.bc import run_bc
+
+    try:
+        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+        config = config.with_overrides(arch=args.arch)
+        run_bc(args.replays, args.out, arch=config.arch, config=config, epochs=args.epochs,
+               value_warmup=args.value_warmup)
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR

@@ -75,14 +75,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
-
-from ..env import EnvConfig, FrameStackVecEnv, NinjaVecEnv
-from ..env.config import IMAGE_KEYS
+from ..env import EnvConfig, NinjaVecEnv
 from ..env.engine import F_PHI, I_SWITCH
 from ..sim.replay import decode_inputs, read_replay
 from .config import TrainConfig
+from .envs import standard_wrappers
 
 FORMAT_VERSION = 1
 NOOP = 0
@@ -171,17 +168,6 @@ class ReplayVecEnv(NinjaVecEnv):
         self.truncated = not self.terminated and self.frames >= config.max_frames
         obs = {k: v.copy() for k, v in engine.observe().items()}
         return obs, np.array([reward], np.float32), np.zeros(1, bool), [{}]
-
-
-def standard_wrappers(venv: VecEnv, frame_stack: int) -> VecEnv:
-    """The wrappers of :func:`ninjarl.train.envs.make_vec_env`, in its order: frame stacking of
-    every key (``frame_stack > 1``, zero padding), then channels-first image transpose."""
-    if frame_stack > 1:
-        venv = FrameStackVecEnv(venv, list(venv.observation_space.spaces), frame_stack)
-    if any(is_image_space(venv.observation_space[k], check_channels=False)
-           for k in IMAGE_KEYS if k in venv.observation_space.spaces):
-        venv = VecTransposeImage(venv)
-    return venv
 
 
 def replay_samples(replay_path: str | Path, env_config: EnvConfig,

@@ -26,10 +26,15 @@ MEMORY_SHARE = 0.25     # of the available memory, for one rollout buffer
 def make_vec_env(levels: Sequence[LevelSource], num_envs: int, env_config: EnvConfig,
                  frame_stack: int = 1, level_sampler: LevelSampler | None = None,
                  seed: int | None = None) -> VecEnv:
-    """A NinjaVecEnv with the standard wrappers: frame stacking of every observation key
-    (when ``frame_stack > 1``, zero padding), then images transposed to channels-first."""
-    venv: VecEnv = NinjaVecEnv(levels, num_envs=num_envs, config=env_config,
-                               level_sampler=level_sampler, seed=seed)
+    """A NinjaVecEnv with the :func:`standard_wrappers`."""
+    return standard_wrappers(NinjaVecEnv(levels, num_envs=num_envs, config=env_config,
+                                         level_sampler=level_sampler, seed=seed), frame_stack)
+
+
+def standard_wrappers(venv: VecEnv, frame_stack: int) -> VecEnv:
+    """The wrappers every policy's observations go through, in this order: frame stacking of
+    every observation key (when ``frame_stack > 1``, zero padding), then images transposed to
+    channels-first."""
     if frame_stack > 1:
         venv = FrameStackVecEnv(venv, list(venv.observation_space.spaces), frame_stack)
     if any(is_image_space(venv.observation_space[k], check_channels=False)

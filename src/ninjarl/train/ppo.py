@@ -79,7 +79,7 @@ def build_model(config: TrainConfig, venv) -> PPO:
                n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
                max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
-               tensorboard_log=config.out)
+               tensorboard_log=config.out or None)
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
