@@ -71,3 +71,24 @@ def test_training_from_bc_writes_the_transfer_report(source, tmp_path):
     report = json.loads((out / "transfer_report.json").read_text())
     assert set(report) == {"loaded", "missing", "mismatched", "unexpected"}
     assert report["loaded"] and not report["missing"] and not report["mismatched"]
+
+
+def test_ppo_after_transfer_acts_like_the_bc_model_on_validation_observations(tmp_path):
+    from conftest import BC_REPLAYS
+    from ninjarl.train import TrainConfig
+    from ninjarl.train.bc import build_bc_dataset, train_bc
+    from ninjarl.train.checkpoint import save_checkpoint
+
+    config = resolve_config(TrainConfig(arch="vision_free", out=str(tmp_path / "bc")))
+    dataset = build_bc_dataset(BC_REPLAYS[:5], config, cache_dir=None, val_fraction=0.4)
+    venv = make_vec_env([LEVEL], 1, config.env, config.frame_stack, seed=0)
+    bc_model = build_model(replace(config, out=""), venv)
+    train_bc(bc_model, dataset, epochs=2, log=None)
+    save_checkpoint(tmp_path / "bc", bc_model, config, with_env_state=False)
+
+    ppo_config, ppo_model = _fresh_model(replace(config, bc=str(tmp_path / "bc"),
+                                                 out=str(tmp_path / "ft")))
+    transfer_weights(ppo_model, tmp_path / "bc", ppo_config)
+    val = {key: value[dataset.val_mask] for key, value in dataset.obs.items()}
+    bc_model.policy.set_training_mode(False)
+    np.testing.assert_array_equal(_probs(ppo_model, val), _probs(bc_model, val))
