@@ -377,7 +377,7 @@ def test_every_entity_type_is_visible_in_the_global_view():
     batch, full, small = make_batch(levels, n_envs=len(levels), env_level=np.arange(len(levels)))
     g = glob(batch, small)[..., 0]
     p = player(batch, full)
-    st, bank = batch.state, batch.bank
+    st = batch.state
     seen = set()
     for n, lv in enumerate(levels):
         assert p[n, 42, 42] == NINJA

@@ -20,8 +20,8 @@ from ..nav import analyze_level, build_graph, graph_spec, objective_feature_inde
 from ..nav.graph import EXIT_DIST_FEATURE
 from ..sim import BatchSimulator, Level, build_level
 from ..sim._jit import jit
-from ..sim.constants import (DEATH_CAUSES, MAX_HOR_SPEED, MAX_JUMP_DURATION, ST_CELEBRATING,
-                             ST_DEAD, ST_DYING, T_DEATH_BALL, T_EXIT_DOOR, T_EXIT_SWITCH, T_MINE,
+from ..sim.constants import (DEATH_CAUSES, MAX_JUMP_DURATION, ST_CELEBRATING,
+                             ST_DEAD, ST_DYING, T_DEATH_BALL, T_EXIT_SWITCH, T_MINE,
                              T_MINI_DRONE, T_SHOVE_THWUMP, T_THWUMP, T_TOGGLE_MINE, T_ZAP_DRONE,
                              WORLD_H, WORLD_W, GRAVITY_JUMP)
 from ..sim.core import decode_input, episode_over, reset_env, tick
@@ -190,7 +190,7 @@ def _buffer_feature(value, window):
 
 
 @jit
-def game_state_kernel(bank, st, ids, lvl_i, lvl_f, env_i, dist_switch, dist_exit, max_frames,
+def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_frames,
                       max_dist, out):
     """Fill out[k] with the game_state vector of env ids[k] (layout: GAME_STATE_DOC)."""
     for k in range(ids.shape[0]):
@@ -334,7 +334,6 @@ class Engine:
             switches = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_EXIT_SWITCH)
             if len(switches):
                 self._lvl_i[k] = (switches[0], level.ent_si[switches[0], ES_DOOR_OF])
-        self._lvl_f = np.zeros((len(self.levels), 1))
 
         r = config.reward
         self._rew = np.array([r.completion, r.death, r.switch, r.time_per_frame,
@@ -421,7 +420,7 @@ class Engine:
         if "game_state" in self.obs:
             out = self.obs["game_state"]
             buf = out if ids is self._all else np.empty((len(ids), GAME_STATE_SIZE), np.float32)
-            game_state_kernel(bank, st, ids, self._lvl_i, self._lvl_f, self.env_i,
+            game_state_kernel(bank, st, ids, self._lvl_i, self.env_i,
                               self._dist_switch, self._dist_exit, c.max_frames, max_dist, buf)
             if buf is not out:
                 out[ids] = buf

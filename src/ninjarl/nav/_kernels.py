@@ -216,7 +216,6 @@ def launch_graph(node, kind, blocked, door_open, env, row_off, fall_depth, launc
     sid = 0
     if only_from:
         done = np.zeros(n_launch, np.bool_)
-        work = np.zeros(n_launch + 1, np.int64)
         wn = 0
         # the spawn: searched with the envelope of its own kind (normal if in the air)
         starts_x = np.zeros(n_launch + 1, np.int64)

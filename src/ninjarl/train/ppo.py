@@ -4,8 +4,6 @@ evaluation written to ``eval.json``."""
 from __future__ import annotations
 
 import json
-import random
-import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
