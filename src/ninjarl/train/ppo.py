@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,8 +71,10 @@ def curriculum_levels(config: TrainConfig) -> str:
 
 def build_model(config: TrainConfig, venv) -> PPO:
     p = config.effective_ppo
+    # a minibatch cannot exceed one rollout (few envs): use the whole rollout instead
+    batch_size = min(p.batch_size, p.n_steps * venv.num_envs)
     return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(config.arch),
-               learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size,
+               learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
                n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
                max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
@@ -120,10 +121,8 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
 
     if config.envs == "auto":
-        with warnings.catch_warnings():   # the one-env probe model warns about batch sizes
-            warnings.simplefilter("ignore", UserWarning)
-            probe = build_model(replace(config, out=""), make_vec_env(
-                levels.train[:1], 1, config.env, config.frame_stack, seed=config.seed))
+        probe = build_model(replace(config, out=""), make_vec_env(
+            levels.train[:1], 1, config.env, config.frame_stack, seed=config.seed))
         n_envs, measurements = autotune_envs(
             levels.train, config.env, lambda obs: probe.predict(obs)[0], config.ppo.n_steps,
             config.frame_stack)
