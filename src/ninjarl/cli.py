@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -258,6 +257,7 @@ def _int_at_least(text: str, minimum: int) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ninjarl.atomic import save_npz
     from ninjarl.sim.replay import read_replay
 
     replay = read_replay(args.file)
@@ -275,24 +275,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         arrays = dict(result)
         arrays.setdefault("map_data", np.frombuffer(replay.map_bytes, np.uint8))
         arrays.setdefault("inputs_raw", replay.inputs)
-        _save_npz_atomically(args.trace, arrays)
+        save_npz(args.trace, arrays)
         print(f"trace: {args.trace}")
     return 0
-
-
-def _save_npz_atomically(path: Path, arrays: dict) -> None:
-    """Write ``arrays`` to ``path`` so that readers never see a half-written file."""
-    import numpy as np
-
-    # The temporary file must be in the target directory for os.replace to be atomic.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cmd_bench_sim(args: argparse.Namespace) -> int:

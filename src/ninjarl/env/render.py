@@ -43,15 +43,13 @@ its midpoint), so that at 1/6 scale nothing disappears.
 from __future__ import annotations
 
 import math
-import os
 import struct
-import tempfile
 import weakref
 import zlib
-from pathlib import Path
 
 import numpy as np
 
+from ninjarl.atomic import write_bytes
 from ninjarl.sim._jit import jit, jit_inline
 from ninjarl.sim.level import TILE_ARCS, TILE_DIAGONALS
 from ninjarl.sim.layout import (E_ACTIVE, E_CLOSED, E_FLAG, E_STATE, E_X, E_Y, ES_DOOR_SEG,
@@ -603,19 +601,7 @@ def encode_png(image: np.ndarray) -> bytes:
 def write_png(path, image: np.ndarray) -> None:
     """Write `image` (see :func:`encode_png`) as a PNG file, atomically: the bytes go to a
     temporary file in the same directory, which then replaces `path`."""
-    data = encode_png(image)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_bytes(path, encode_png(image))
 
 
 __all__ = ["PALETTE", "PALETTE_TABLE", "RGB_LUT", "static_layers", "stack_static_layers",

@@ -65,8 +65,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -78,6 +76,7 @@ import torch
 from ..env import EnvConfig, NinjaVecEnv
 from ..env.engine import F_PHI, I_SWITCH
 from ..sim.replay import decode_inputs, read_replay
+from ..atomic import save_npz, write_json
 from .config import TrainConfig
 from .envs import standard_wrappers
 
@@ -344,20 +343,8 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
         log(f"bc dataset: {len(arrays['actions']):,} samples from {len(paths)} replays in "
             f"{time.perf_counter() - start:.1f} s")
     if cache_file is not None:
-        _atomic_savez(cache_file, {**arrays, "key": np.array(key)})
+        save_npz(cache_file, {**arrays, "key": np.array(key)})
     return BCDataset.from_arrays(arrays, key)
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- baselines and training -----------------------------------------------------------------
@@ -543,9 +530,7 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
                            observations=list(config.env.observations))
     save_checkpoint(out_dir, model, config, extra={"bc_report": "bc_report.json"},
                     with_env_state=False)
-    tmp = out_dir / ".bc_report.json.tmp"
-    tmp.write_text(json.dumps(report.to_json(), indent=2))
-    tmp.replace(out_dir / "bc_report.json")
+    write_json(out_dir / "bc_report.json", report.to_json())
     if log:
         log(report.summary())
     return report

@@ -16,7 +16,6 @@ Tensors are read with ``torch.load(weights_only=True)``; nothing is unpickled.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections import deque
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import replace_dir
 from .config import TrainConfig
 from .envs import ninja_env
 
@@ -69,22 +69,11 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
                     arrays[f"stack_{key}"] = history
         (tmp / "trainer.json").write_text(json.dumps(trainer, default=_json_default))
         np.savez(tmp / "env_state.npz", **arrays)
-        _replace_dir(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move `new` to `target`; an existing `target` is replaced only after `new` is complete."""
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / "ckpt")
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def _json_default(value):

@@ -13,6 +13,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import set_random_seed
 
+from ..atomic import write_json
 from ..eval import evaluate
 from ..models import get_architecture, policy_kwargs
 from ..sim import Level, build_level
@@ -167,7 +168,7 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
             for category, rate in result.per_category.items():
                 model.logger.record(f"eval/success_rate/{category}", rate)
             model.logger.dump(model.num_timesteps)
-        _write_json(out / "eval.json", result.to_json(model.num_timesteps))
+        write_json(out / "eval.json", result.to_json(model.num_timesteps))
         return result
 
     callbacks = [metrics,
@@ -190,12 +191,6 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         f"{result.success_rate:.2%} over {result.episodes} levels "
         + " ".join(f"{c}: {r:.0%}" for c, r in result.per_category.items()))
     return result.to_json(model.num_timesteps)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def load_agent(path: str | Path) -> PPO:

@@ -8,10 +8,10 @@ differently from the ones it was trained on.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import write_json
 from .checkpoint import load_weights, read_checkpoint
 from .config import TrainConfig
 
@@ -83,6 +83,4 @@ def transfer_weights(model, checkpoint: str | Path, config: TrainConfig) -> Tran
 
 
 def write_report(report: TransferReport, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=2))
-    tmp.replace(path)
+    write_json(path, report.to_json())
