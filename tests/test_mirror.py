@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import BC_REPLAYS, MAP_FILES
+
 from ninjarl.sim import build_level, parse_map, read_replay, simulate_inputs, write_map
 from ninjarl.sim.constants import WORLD_W
 from ninjarl.sim.errors import FormatError
 from ninjarl.sim.mapfile import EntitySpec
-from ninjarl.sim.mirror import (MIRRORED_ACTION, MIRRORED_TILE, mirror_actions, mirror_entity,
-                                mirror_map)
+from ninjarl.sim.mirror import (
+    MIRRORED_ACTION,
+    MIRRORED_TILE,
+    mirror_actions,
+    mirror_entity,
+    mirror_map,
+)
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
 
 DRONE_DIR_MIRROR = np.array([2, 1, 0, 3])    # right <-> left, down and up stay
@@ -22,6 +27,14 @@ def mirrored_input_bytes(raw: np.ndarray) -> np.ndarray:
     """Input bytes with the left (4) and right (2) bits swapped."""
     raw = np.asarray(raw, np.uint8)
     return (raw & 0b001) | ((raw & 0b010) << 1) | ((raw & 0b100) >> 1)
+
+
+def entities_at(trace: dict, frame: int, reflect: bool) -> list[tuple]:
+    """(type, x, y) of every entity on ``frame``, sorted; x reflected when asked."""
+    x = trace["ent_x"][frame]
+    return sorted(zip(trace["ent_type"].tolist(),
+                      np.round(WORLD_W - x if reflect else x, 6).tolist(),
+                      np.round(trace["ent_y"][frame], 6).tolist()))
 
 
 def test_tile_table_pairs_reflected_shapes():
@@ -85,14 +98,8 @@ def test_every_human_run_mirrored_follows_the_reflected_trajectory():
                                    err_msg=path.name)
         np.testing.assert_allclose(-image["xspeed"][:end], run["xspeed"][:end], atol=1e-6,
                                    rtol=0, err_msg=path.name)
-        last = end - 1
-
-        def entities(trace, reflect):
-            x = trace["ent_x"][last]
-            return sorted(zip(trace["ent_type"].tolist(),
-                              np.round(WORLD_W - x if reflect else x, 6).tolist(),
-                              np.round(trace["ent_y"][last], 6).tolist()))
-        assert entities(image, True) == entities(run, False), path.name
+        assert (entities_at(image, end - 1, reflect=True)
+                == entities_at(run, end - 1, reflect=False)), path.name
 
 
 def test_an_entity_beyond_the_world_cannot_be_mirrored():
