@@ -61,13 +61,14 @@ def test_sample_t_is_the_env_observation_after_t_steps(arch, frame_stack, replay
     inverse = {byte: action for action, byte in enumerate(ACTION_TO_INPUT_BYTE)}
     labels = [inverse[int(b)] for b in rep.inputs]
     expected = env_observations(rep.map_bytes, cfg, labels)
-    assert len(data) == len(rep.inputs)
+    first = next(t for t, label in enumerate(labels) if label != bc.NOOP)   # idle start cut
+    assert first > 0 and list(data.step_index) == list(range(first, len(rep.inputs)))
     assert set(data.obs) == set(expected[0])
-    for t in range(len(data)):
+    for i, t in enumerate(data.step_index):
         for key, value in expected[t].items():
-            assert data.obs[key][t].dtype == value.dtype
-            np.testing.assert_array_equal(data.obs[key][t], value[0], err_msg=f"{key} t={t}")
-        assert data.actions[t] == labels[t]
+            assert data.obs[key][i].dtype == value.dtype
+            np.testing.assert_array_equal(data.obs[key][i], value[0], err_msg=f"{key} t={t}")
+        assert data.actions[i] == labels[t]
     if arch == "local_view":                     # SB3's channels-first transpose, stacked
         assert data.obs["player_frame"].shape[1:] == (frame_stack, 84, 84)
 
@@ -85,16 +86,21 @@ def test_block_label_rule():
 def test_action_repeat_labels_follow_the_rule_on_a_replay():
     data = bc.build_bc_dataset([MEDIUM], config(action_repeat=4), None, val_fraction=0.0)
     frames = bc.input_actions(read_replay(MEDIUM).inputs)
-    assert len(data) == -(-len(frames) // 4)
+    steps = -(-len(frames) // 4)
+    first = data.step_index[0]
+    assert list(data.step_index) == list(range(first, steps))
+    assert data.actions[0] != bc.NOOP
+    assert all(bc.block_label(frames[4 * t:4 * t + 4]) == bc.NOOP for t in range(first))
     # hand-checked blocks of this replay: step 22 holds frames 88..91 = (right, right,
     # jump+right, jump+right) -> right (tie, earliest); step 30 (noop, left x3) -> left;
     # step 33 (left, left, noop, noop) -> left (tie, earliest)
     np.testing.assert_array_equal(frames[88:92], [2, 2, 5, 5])
     np.testing.assert_array_equal(frames[120:124], [0, 1, 1, 1])
     np.testing.assert_array_equal(frames[132:136], [1, 1, 0, 0])
-    assert (data.actions[22], data.actions[30], data.actions[33]) == (2, 1, 1)
-    for t in range(len(data)):
-        assert data.actions[t] == bc.block_label(frames[4 * t:4 * t + 4])
+    label = dict(zip(data.step_index.tolist(), data.actions.tolist()))
+    assert (label[22], label[30], label[33]) == (2, 1, 1)
+    for t, action in label.items():
+        assert action == bc.block_label(frames[4 * t:4 * t + 4])
 
 
 def test_action_repeat_samples_are_env_observations(tmp_path):
@@ -107,15 +113,28 @@ def test_action_repeat_samples_are_env_observations(tmp_path):
     cfg = config(frame_stack=2, action_repeat=4)
     data = bc.build_bc_dataset([path], cfg, None, val_fraction=0.0)
     expected = env_observations(rep.map_bytes, cfg, labels)
-    assert list(data.actions) == labels
-    for t in range(len(data)):
+    first = data.step_index[0]
+    assert list(data.actions) == labels[first:]
+    for i, t in enumerate(data.step_index):
         for key, value in expected[t].items():
-            np.testing.assert_array_equal(data.obs[key][t], value[0], err_msg=f"{key} t={t}")
+            np.testing.assert_array_equal(data.obs[key][i], value[0], err_msg=f"{key} t={t}")
 
 
 @pytest.fixture(scope="module")
 def few_dataset():
     return bc.build_bc_dataset(FEW, config(), None, val_fraction=0.4, seed=3)
+
+
+def test_the_idle_start_is_not_a_sample(few_dataset):
+    """Samples begin at the human's first non-noop step (otherwise argmax BC stands still)."""
+    for name in few_dataset.replay_names:
+        data = few_dataset.replay(name)
+        labels = [bc.block_label(block) for block in np.array_split(
+            bc.input_actions(read_replay(BC_REPLAYS[0].parent / name).inputs),
+            range(4, 4 * (data.step_index[-1] + 1), 4))]
+        first = data.step_index[0]
+        assert labels[first] != bc.NOOP and set(labels[:first]) <= {bc.NOOP}
+        np.testing.assert_array_equal(data.actions, labels[first:])
 
 
 def test_split_is_by_replay(few_dataset):
@@ -182,10 +201,12 @@ def test_mirrored_samples_are_the_env_on_the_mirrored_level():
     original, image = data.replay(MEDIUM.name), data.replay(MEDIUM.name + bc.MIRROR_SUFFIX)
     np.testing.assert_array_equal(image.actions, mirror_actions(original.actions))
     rep = read_replay(MEDIUM)
-    expected = env_observations(mirror_map(rep.map_bytes), cfg, image.actions)
-    for t in range(len(image)):
+    expected = env_observations(mirror_map(rep.map_bytes), cfg,
+                                mirror_actions(bc.input_actions(rep.inputs)))
+    np.testing.assert_array_equal(image.step_index, original.step_index)
+    for i, t in enumerate(image.step_index):
         for key, value in expected[t].items():
-            np.testing.assert_array_equal(image.obs[key][t], value[0], err_msg=f"{key} t={t}")
+            np.testing.assert_array_equal(image.obs[key][i], value[0], err_msg=f"{key} t={t}")
 
 
 def test_mirroring_augments_only_the_training_split(tmp_path):

@@ -25,6 +25,15 @@ the action with the same horizontal direction and jump bit (the inverse of
   The last block may be shorter than ``k`` (the replay wins mid-step, as an env step also
   stops at the end of an episode).
 
+The human's idle start is simulated but not emitted: samples begin at the first step whose
+label is not noop. Before it the ninja stands untouched at its spawn (players wait a median of
+12 frames, at least one step in 110 of the 130 bundled replays), so those samples would teach
+"noop at spawn" — a fixed point for a deterministic policy, which then never moves. Measured
+before this rule: ``mlp_baseline`` fine-tuned from such a BC model won 100% of held-out
+``simplest`` levels sampling its actions but 28% with argmax actions, standing still on the rest.
+``step_index`` keeps counting env steps from the reset, so sample ``(replay, t)`` is always the
+observation after ``t`` steps.
+
 Emission stops when the episode ends as the training env would end it: a win or death
 (after the frame that causes it) or the frame limit ``max_frames`` at a step boundary. The
 ``stuck_frames`` truncation is not applied to demonstrations (a human pause is not a failure).
@@ -91,7 +100,7 @@ from ..atomic import save_npz, write_json
 from .config import TrainConfig
 from .envs import standard_wrappers
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NOOP = 0
 MIRROR_SUFFIX = " (mirrored)"
 #: action index of (horizontal input + 1, jump): noop, left, right, jump, jump+left, jump+right
@@ -184,7 +193,7 @@ class ReplayVecEnv(NinjaVecEnv):
 @dataclass
 class ReplayRun:
     """The samples of one replay (``obs/<key>`` arrays, ``actions``, ``rewards``,
-    ``returns``) and how its episode ended: ``outcome`` is ``"won"``, ``"dead"``,
+    ``returns``, ``step_index``) and how its episode ended: ``outcome`` is ``"won"``, ``"dead"``,
     ``"truncated"`` (frame limit) or ``"ongoing"`` (the inputs ran out), after ``frames``."""
     samples: dict[str, np.ndarray]
     outcome: str
@@ -222,8 +231,13 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
     for t in range(len(rewards) - 1, -1, -1):
         running = rewards[t] + env_config.gamma * running
         returns[t] = running
-    out = {f"obs/{key}": np.stack(values) for key, values in observations.items()}
-    out.update(actions=np.array(actions, np.int64), rewards=rewards_arr, returns=returns)
+    actions_arr = np.array(actions, np.int64)
+    moving = np.flatnonzero(actions_arr != NOOP)
+    first = int(moving[0]) if len(moving) else len(actions_arr)     # the idle start is cut
+    out = {f"obs/{key}": np.stack(values)[first:] for key, values in observations.items()}
+    out.update(actions=actions_arr[first:], rewards=rewards_arr[first:],
+               returns=returns[first:],
+               step_index=np.arange(first, len(actions_arr), dtype=np.int64))
     if inner.terminated:
         outcome = "won" if inner.engine.info(0)["is_success"] else "dead"
     else:
@@ -388,8 +402,6 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     arrays = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     arrays["replay_index"] = np.concatenate(
         [np.full(len(part["actions"]), i, np.int64) for i, part in enumerate(parts)])
-    arrays["step_index"] = np.concatenate(
-        [np.arange(len(part["actions"]), dtype=np.int64) for part in parts])
     arrays["replay_names"] = np.array(names, dtype=np.str_)
     arrays["val_replays"] = val_flags
     if log:
