@@ -12,6 +12,8 @@ import pytest
 
 from conftest import BC_REPLAYS
 from ninjarl.env import EnvConfig
+from ninjarl.eval import evaluate
+from ninjarl.sim import build_level
 from ninjarl.sim.mirror import mirror_actions, mirror_map
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, read_replay
 from ninjarl.train import bc
@@ -262,6 +264,12 @@ def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
     model = bc.build_bc_model(run, read_replay(FEW[0]).map_bytes)
     loaded = transfer_weights(model, out, run)
     assert loaded.loaded and not loaded.missing
+    # the closed-loop figure is the transferred policy playing the held-out replays' levels
+    held_out = [build_level(read_replay(replays / name).map_bytes, name)
+                for name in report.val_replays]
+    replayed = evaluate(model, held_out, ["x"] * len(held_out), run.env, run.frame_stack)
+    assert report.val_levels_won_argmax == replayed.success_rate
+    assert 0.0 <= report.val_levels_won_sampled <= 1.0
 
 
 def test_bc_command_writes_a_checkpoint_and_report(tmp_path):

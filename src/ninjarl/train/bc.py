@@ -66,7 +66,9 @@ measuring accuracy. ``value_warmup`` adds ``vf_coef * MSE(value, return)`` to th
 The report (:class:`BCReport`) gives the held-out accuracy (argmax of the policy's action
 distribution) next to two baselines on the same held-out samples: the training split's
 majority action, and repeat-previous-action (the previous label of the same replay; the first
-step of a replay is predicted as noop).
+sample of a replay is predicted as noop). Accuracy is measured on the human's states only, so
+:func:`run_bc` also lets the BC policy play the held-out replays' levels itself, with argmax and
+with sampled actions, and reports the share it wins.
 
 Mirroring
 ---------
@@ -448,6 +450,10 @@ class BCReport:
     val_replays: list[str]
     epochs: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    #: share of the held-out replays' levels the BC policy wins on its own (closed loop),
+    #: with argmax actions and with sampled actions; NaN until measured by :func:`run_bc`
+    val_levels_won_argmax: float = float("nan")
+    val_levels_won_sampled: float = float("nan")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -456,7 +462,9 @@ class BCReport:
         return (f"bc: held-out accuracy {self.val_accuracy:.1%} (majority action "
                 f"{self.majority_baseline:.1%}, repeat previous {self.repeat_previous_baseline:.1%})"
                 f" over {self.val_samples:,} samples of {len(self.val_replays)} replays; "
-                f"training accuracy {self.train_accuracy:.1%} over {self.train_samples:,}")
+                f"training accuracy {self.train_accuracy:.1%} over {self.train_samples:,}; "
+                f"playing the held-out levels itself it wins {self.val_levels_won_argmax:.0%} "
+                f"with argmax actions, {self.val_levels_won_sampled:.0%} sampling")
 
 
 def _obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, torch.Tensor]:
@@ -577,6 +585,8 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     ``cache_dir`` defaults to ``out_dir/../.bc_cache``; ``mirror`` adds the left↔right mirror
     images of the training replays (see the module docstring).
     """
+    from ..eval import evaluate
+    from ..sim import build_level
     from .checkpoint import save_checkpoint
     from .ppo import resolve_config
     out_dir = Path(out_dir)
@@ -591,6 +601,15 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     if log and dataset.from_cache:
         log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
     report = train_bc(model, dataset, epochs, batch_size, lr, value_warmup, seed, log=log)
+    held_out = set(dataset.val_names)
+    levels = [build_level(read_replay(p).map_bytes, p.name) for p in paths if p.name in held_out]
+    if levels:
+        # accuracy alone hides closed-loop failures (e.g. an argmax policy that never moves)
+        torch.manual_seed(seed)
+        report.val_levels_won_argmax, report.val_levels_won_sampled = (
+            evaluate(model, levels, ["held-out replays"] * len(levels), config.env,
+                     config.frame_stack, deterministic=deterministic).success_rate
+            for deterministic in (True, False))
     report.settings.update(arch=config.arch, action_repeat=config.env.action_repeat,
                            mirror=mirror, mirrored_replays=sum(
                                name.endswith(MIRROR_SUFFIX) for name in dataset.replay_names),
