@@ -138,8 +138,8 @@ class ReplayVecEnv(NinjaVecEnv):
     observes once. The engine runs with ``action_repeat=1`` so it can take a new input every
     frame; observations do not depend on the action repeat, and the reward of the block is
     computed as the engine's step kernel computes it for one step of the run's config.
-    Episodes never auto-reset (``dones`` stay False); the caller reads :attr:`terminated` and
-    :attr:`truncated` instead.
+    Episodes never auto-reset (``dones`` stay False); the caller reads :attr:`terminated`,
+    :attr:`won` and :attr:`truncated` instead.
     """
 
     def __init__(self, level: bytes, config: EnvConfig):
@@ -152,12 +152,13 @@ class ReplayVecEnv(NinjaVecEnv):
                          level_sampler=lambda env_index, rng: 0, seed=0)
         self.step_config = config
         self.terminated = False
+        self.won = False
         self.truncated = False
         self.frames = 0
         self._block = np.zeros(0, np.int64)
 
     def reset(self):
-        self.terminated = self.truncated = False
+        self.terminated = self.won = self.truncated = False
         self.frames = 0
         return super().reset()
 
@@ -187,6 +188,7 @@ class ReplayVecEnv(NinjaVecEnv):
         reward += r.completion * won + r.death * dead
         reward += config.gamma * float(engine.env_f[0, F_PHI]) - phi_before
         self.terminated = bool(engine.terminated[0])
+        self.won = won
         self.truncated = not self.terminated and self.frames >= config.max_frames
         obs = {k: v.copy() for k, v in engine.observe().items()}
         return obs, np.array([reward], np.float32), np.zeros(1, bool), [{}]
@@ -241,7 +243,7 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
                returns=returns[first:],
                step_index=np.arange(first, len(actions_arr), dtype=np.int64))
     if inner.terminated:
-        outcome = "won" if inner.engine.info(0)["is_success"] else "dead"
+        outcome = "won" if inner.won else "dead"
     else:
         outcome = "truncated" if inner.truncated else "ongoing"
     return ReplayRun(out, outcome, inner.frames)
@@ -383,10 +385,9 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     runs = [replay_samples(p, env_config, frame_stack) for p in paths]
     parts = [run.samples for run in runs]
     if mirror:
-        kept = 0
-        for path, run, held_out in zip(paths, runs, val_flags):
-            if held_out:
-                continue
+        training = [(path, run) for path, run, held_out in zip(paths, runs, val_flags)
+                    if not held_out]
+        for path, run in training:
             try:
                 image = replay_samples(path, env_config, frame_stack, mirrored=True)
             except FormatError as error:     # an entity whose mirror image cannot be stored
@@ -396,11 +397,11 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
             if (image.outcome, image.frames) == (run.outcome, run.frames):
                 parts.append(image.samples)
                 names.append(path.name + MIRROR_SUFFIX)
-                val_flags = np.append(val_flags, False)
-                kept += 1
+        kept = len(names) - len(paths)
+        val_flags = np.concatenate([val_flags, np.zeros(kept, bool)])
         if log:
-            log(f"bc mirroring: kept {kept} of {int((~val_flags[:len(paths)]).sum())} "
-                "training replays (the mirrored run ended like the original)")
+            log(f"bc mirroring: kept {kept} of {len(training)} training replays "
+                "(the mirrored run ended like the original)")
     arrays = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     arrays["replay_index"] = np.concatenate(
         [np.full(len(part["actions"]), i, np.int64) for i, part in enumerate(parts)])
