@@ -1,8 +1,10 @@
-"""Observation rendering: tile rasterisation, player crops, global views, colour pictures, PNG."""
+"""ninjarl.draw: tile rasterisation, player crops, global views, colour pictures, PNG."""
 from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 import time
 import warnings
 import zlib
@@ -11,12 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import SCENARIOS
-from ninjarl.env.render import (BOUNCE_BLOCK, DOOR_CLOSED, DOOR_SWITCH, EMPTY, EXIT_DOOR_CLOSED,
-                                EXIT_DOOR_OPEN, EXIT_SWITCH, GOLD, MINE_DEADLY, MINE_SAFE,
-                                MINE_TOGGLING, NINJA, PALETTE, PALETTE_TABLE, RGB_LUT, THWUMP,
-                                TRAP_SWITCH, WALL, encode_png, render_global_views, render_grey,
-                                render_player_frames, render_rgb, stack_static_layers,
-                                static_layers, write_png)
+from ninjarl.draw import (encode_png, render_global_views, render_grey, render_player_frames,
+                          render_rgb, stack_static_layers, static_layers, write_png)
+from ninjarl.draw.palette import (BOUNCE_BLOCK, DOOR_CLOSED, DOOR_SWITCH, EMPTY, EXIT_DOOR_CLOSED,
+                                  EXIT_DOOR_OPEN, EXIT_SWITCH, GOLD, MINE_DEADLY, MINE_SAFE,
+                                  MINE_TOGGLING, NINJA, PALETTE, PALETTE_TABLE, RGB_LUT, THWUMP,
+                                  TRAP_SWITCH, WALL)
 from ninjarl.sim import BatchSimulator, build_level, write_map
 from ninjarl.sim.level import TILE_ORTHO
 from ninjarl.sim.layout import E_ACTIVE, E_CLOSED, E_FLAG, E_STATE, E_X, E_Y, X, Y
@@ -171,6 +173,28 @@ def test_tile_shapes_at_pixel_centres(tid, solid):
     ly, lx = _local_centres()
     got = cell_pixels(full, 10, 5) == WALL
     np.testing.assert_array_equal(got, solid(lx, ly))
+
+
+def test_drawn_tiles_and_the_nav_solids_share_one_mask():
+    """Both draw the solid pixels of sim.level.tile_solid_masks (glitch edges are drawing only)."""
+    from ninjarl.nav.analysis import _solid_raster
+    from ninjarl.sim.level import tile_solid_masks
+
+    tiles = np.random.default_rng(3).integers(0, 40, (44, 25)).astype(np.uint8)
+    tiles[(tiles >= 34) & (tiles <= 37)] = 0
+    full, _ = static_layers(tiles)
+    np.testing.assert_array_equal(full == WALL, _solid_raster(tiles).T)
+    masks = tile_solid_masks()
+    assert masks.shape == (256, 24, 24) and not masks.flags.writeable
+    assert not masks[34:38].any() and not masks[38:].any()
+
+
+def test_draw_imports_nothing_above_the_simulator():
+    code = ("import sys, ninjarl.draw; print(sorted(m for m in sys.modules if m.startswith("
+            "('ninjarl.env', 'ninjarl.levels', 'ninjarl.nav', 'ninjarl.models', 'ninjarl.train', "
+            "'ninjarl.eval'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_solid_side_of_every_orthogonal_half_edge_of_the_spec_table():

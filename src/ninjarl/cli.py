@@ -362,7 +362,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ninjarl.bench.sim_bench import load_map_bytes
-    from ninjarl.env.render import render_rgb, write_png
+    from ninjarl.draw import render_rgb, write_png
     from ninjarl.sim import BatchSimulator, build_level
 
     level = build_level(load_map_bytes(args.map), name=args.map)
@@ -406,8 +406,7 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_levels_show(args: argparse.Namespace) -> int:
-    from ninjarl.env.render import write_png
-    from ninjarl.levels.sheet import level_image
+    from ninjarl.draw import level_image, write_png
 
     ds = _open_dataset(args.dataset)
     split, entry = ds.find(args.level_id)
@@ -420,9 +419,8 @@ def _cmd_levels_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_levels_sheet(args: argparse.Namespace) -> int:
-    from ninjarl.env.render import write_png
+    from ninjarl.draw import contact_sheet, write_png
     from ninjarl.levels import CATEGORIES, generate_level
-    from ninjarl.levels.sheet import contact_sheet
 
     n = args.per_category
     if args.dataset is None:

@@ -349,9 +349,9 @@ class Engine:
         self.obs = self._allocate_observations()
         self._renderer = None
         if any(k in config.observations for k in ("player_frame", "global_view")):
-            from . import render
-            layers = [render.static_layers(level) for level in self.levels]
-            self._renderer = render
+            from ninjarl.draw import raster
+            layers = [raster.static_layers(level) for level in self.levels]
+            self._renderer = raster
             self._static_full = np.stack([full for full, _ in layers])
             self._static_small = np.stack([small for _, small in layers])
         self._graph = None

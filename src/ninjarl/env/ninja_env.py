@@ -95,6 +95,6 @@ class NinjaEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        from .render import render_rgb
+        from ninjarl.draw.picture import render_rgb
         sim = self.engine.sim
         return render_rgb(sim.levels[int(sim.state.env_i[0, 0])], sim.bank, sim.state, 0)

@@ -96,7 +96,7 @@ class NinjaVecEnv(VecEnv):
         return [indices] if isinstance(indices, int) else indices
 
     def get_images(self) -> Sequence[np.ndarray]:
-        from .render import render_rgb
+        from ninjarl.draw.picture import render_rgb
         sim = self.engine.sim
         return [render_rgb(sim.levels[int(sim.state.env_i[n, 0])], sim.bank, sim.state, n)
                 for n in range(self.num_envs)]

@@ -1,12 +1,11 @@
 """Physics-aware reachability and path distances of one level on a 12-px sub-cell grid."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ninjarl.sim.level import TILE_ARCS, TILE_DIAGONALS, Level
+from ninjarl.sim.level import Level, tile_solid_masks
 
 from . import _kernels as K
 from .envelope import FALL_DEPTH, KIND_BIG, KIND_NORMAL, KIND_PAD, ROW_OFF, measure_envelopes
@@ -80,28 +79,10 @@ def sub_cell(x: float, y: float) -> tuple[int, int]:
     return min(max(sx, 0), NX - 1), min(max(sy, 0), NY - 1)
 
 
-@functools.lru_cache(maxsize=1)
-def _tile_masks() -> np.ndarray:
-    """bool [38, 24, 24]: solid pixels (sampled at pixel centres) of every tile id."""
-    m = np.zeros((256, 24, 24), bool)
-    px = np.arange(24) + 0.5
-    X, Y = np.meshgrid(px, px, indexing="ij")
-    m[1] = True
-    m[2] = Y < 12
-    m[3] = X >= 12
-    m[4] = Y >= 12
-    m[5] = X < 12
-    for tid, (x1, y1, x2, y2) in TILE_DIAGONALS.items():
-        m[tid] = (Y - y1) * (x2 - x1) - (X - x1) * (y2 - y1) < 0
-    for tid, (ax, ay, _h, _v, convex) in TILE_ARCS.items():
-        inside = (X - ax) ** 2 + (Y - ay) ** 2 < 24 * 24
-        m[tid] = inside if convex else ~inside
-    return m
-
-
 def _solid_raster(tiles: np.ndarray) -> np.ndarray:
-    masks = _tile_masks()[tiles.astype(np.int64)]          # [44, 25, 24, 24]
-    return np.ascontiguousarray(masks.transpose(0, 2, 1, 3).reshape(44 * 24, 25 * 24))
+    """bool [1056, 600] indexed [x, y]: the solid world pixels of a [44, 25] tile grid."""
+    masks = tile_solid_masks()[tiles.astype(np.int64)]     # [44, 25, 24(y), 24(x)]
+    return np.ascontiguousarray(masks.transpose(0, 3, 1, 2).reshape(44 * 24, 25 * 24))
 
 
 def _touch_mask(node, x, y, radius):

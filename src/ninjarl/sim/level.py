@@ -6,13 +6,14 @@ compiled simulator reads.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import (EDGE_H, EDGE_W, GRID_H, GRID_W, T_DEATH_BALL, T_EXIT_DOOR,
+from .constants import (CELL, EDGE_H, EDGE_W, GRID_H, GRID_W, T_DEATH_BALL, T_EXIT_DOOR,
                         T_EXIT_SWITCH, T_LOCKED_DOOR, T_REGULAR_DOOR, T_TRAP_DOOR)
 from .geometry import ORIENT_X, ORIENT_Y
 from .layout import (ENT_SF_COLS, ENT_SI_COLS, ES_BALL_POS, ES_DOOR_OF, ES_DOOR_SEG,
@@ -120,6 +121,34 @@ TILE_ARCS = {
     13: (0, 24, 1, -1, True), 14: (24, 24, -1, -1, False), 15: (0, 24, 1, -1, False),
     16: (0, 0, 1, 1, False), 17: (24, 0, -1, 1, False),
 }
+
+
+@functools.lru_cache(maxsize=1)
+def tile_solid_masks() -> np.ndarray:
+    """bool [256, 24, 24]: the solid pixels of every tile id, indexed [id, local y, local x].
+
+    A pixel is solid when its centre is: the full tile 1, the half tiles 2-5, the slopes of
+    :data:`TILE_DIAGONALS` (a centre exactly on the line counts as empty: the front side of
+    spec §3.2 is where (P - p1) x (p2 - p1) >= 0) and the quarter circles of :data:`TILE_ARCS`
+    (radius 24). The glitch tiles 34-37 and unused ids have no solid pixels. Computed once; the
+    array is read-only.
+    """
+    c = np.arange(CELL) + 0.5
+    ly, lx = np.meshgrid(c, c, indexing="ij")
+    solid = np.zeros((256, CELL, CELL), bool)
+    solid[1] = True
+    solid[2] = ly < 12
+    solid[3] = lx >= 12
+    solid[4] = ly >= 12
+    solid[5] = lx < 12
+    for tid, (x1, y1, x2, y2) in TILE_DIAGONALS.items():
+        solid[tid] = (ly - y1) * (x2 - x1) - (lx - x1) * (y2 - y1) < 0
+    for tid, (ax, ay, _, _, convex) in TILE_ARCS.items():
+        inside = (lx - ax) ** 2 + (ly - ay) ** 2 < CELL * CELL
+        solid[tid] = inside if convex else ~inside
+    solid.flags.writeable = False
+    return solid
+
 
 MOVABLE_TYPES = (14, 17, 20, 24, 26)            # spec §7 class flags
 THINKABLE_TYPES = (1, 5, 20, 21, 25, 28)

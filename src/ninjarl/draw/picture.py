@@ -1,19 +1,27 @@
-"""Pictures of levels: one level at full size, and contact sheets of thumbnails."""
+"""Pictures for people: the colour picture of an environment, of a level at its start, and
+contact sheets of level thumbnails."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
 
+from ninjarl.sim import BatchSimulator, build_level
+
+from .palette import RGB_LUT
+from .raster import render_grey
+
 GAP = 6
 BACKGROUND = (235, 235, 235)
 
 
+def render_rgb(level, bank, st, n: int, static_full: np.ndarray | None = None) -> np.ndarray:
+    """Colour picture of env n, uint8 [600, 1056, 3] (for ``render_mode="rgb_array"``)."""
+    return RGB_LUT[render_grey(level, bank, st, n, static_full)]
+
+
 def level_image(map_bytes: bytes, name: str = "level") -> np.ndarray:
     """Colour picture (uint8 [600, 1056, 3]) of a level at its start state."""
-    from ninjarl.env.render import render_rgb
-    from ninjarl.sim import BatchSimulator, build_level
-
     level = build_level(map_bytes, name=name)
     sim = BatchSimulator([level], np.zeros(1, np.int64))
     return render_rgb(level, sim.bank, sim.state, 0)
@@ -37,3 +45,6 @@ def contact_sheet(rows: Sequence[Sequence[bytes]], factor: int = 4) -> np.ndarra
             y, x = GAP + i * (th + GAP), GAP + j * (tw + GAP)
             out[y:y + th, x:x + tw] = thumbnail(level_image(data), factor)
     return out
+
+
+__all__ = ["contact_sheet", "level_image", "render_rgb", "thumbnail"]

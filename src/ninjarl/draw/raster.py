@@ -1,6 +1,6 @@
-"""Observation rendering: grey-level level pictures, per-step crops and global views.
+"""Observation rasters: grey-level level pictures, per-step crops and global views.
 
-Three layers of work, from slow to hot:
+Two layers of work, from slow to hot:
 
 * :func:`static_layers` rasterises a level's tiles once (vectorised numpy, a few ms): a
   1-px-per-world-pixel picture ``full`` [600, 1056] and a 6x reduced one ``small`` [100, 176]
@@ -14,7 +14,9 @@ Three layers of work, from slow to hot:
   callers pass the output buffers. Measured (one core, 256 envs after 200 random frames):
   player view ~0.8 us/env on ordinary maps and ~1.6 us/env on the 100+-mine benchmark maps,
   global view ~1 and ~3.5 us/env respectively.
-* :func:`render_rgb` (colour picture of one environment) and :func:`write_png` are for humans.
+
+:func:`render_grey` draws one environment's whole level at full size (the grey levels of
+:mod:`ninjarl.draw.palette`); :mod:`ninjarl.draw.picture` colours it for people.
 
 Conventions (all pictures): row index = world y (growing downward), column index = world x.
 A picture pixel is "inside" a shape when its *centre* is. At scale ``s`` (1 for the player view
@@ -43,17 +45,55 @@ its midpoint), so that at 1/6 scale nothing disappears.
 from __future__ import annotations
 
 import math
-import struct
 import weakref
-import zlib
 
 import numpy as np
 
-from ninjarl.atomic import write_bytes
 from ninjarl.sim._jit import jit, jit_inline
-from ninjarl.sim.level import TILE_ARCS, TILE_DIAGONALS
-from ninjarl.sim.layout import (E_ACTIVE, E_CLOSED, E_FLAG, E_STATE, E_X, E_Y, ES_DOOR_SEG,
-                                ES_ORIENT, ES_TYPE, SG_X1, SG_X2, SG_Y1, SG_Y2, V_LEVEL, X, Y)
+from ninjarl.sim.layout import (
+    E_ACTIVE,
+    E_CLOSED,
+    E_FLAG,
+    E_STATE,
+    E_X,
+    E_Y,
+    ES_DOOR_SEG,
+    ES_ORIENT,
+    ES_TYPE,
+    SG_X1,
+    SG_X2,
+    SG_Y1,
+    SG_Y2,
+    V_LEVEL,
+    X,
+    Y,
+)
+from ninjarl.sim.level import tile_solid_masks
+
+from .palette import (
+    BOOST_PAD,
+    BOUNCE_BLOCK,
+    DEATH_BALL,
+    DOOR_CLOSED,
+    DOOR_SWITCH,
+    EMPTY,
+    EXIT_DOOR_CLOSED,
+    EXIT_DOOR_OPEN,
+    EXIT_SWITCH,
+    GOLD,
+    LAUNCH_PAD,
+    MINE_DEADLY,
+    MINE_SAFE,
+    MINE_TOGGLING,
+    MINI_DRONE,
+    NINJA,
+    ONE_WAY,
+    SHOVE_THWUMP,
+    THWUMP,
+    TRAP_SWITCH,
+    WALL,
+    ZAP_DRONE,
+)
 
 WORLD_W, WORLD_H = 1056, 600
 CELL = 24
@@ -63,77 +103,6 @@ VIEW = 84                       # player view side
 VIEW_HALF = 42                  # ninja centre pixel in the player view
 NINJA_R = 10.0
 
-# ---- palette ------------------------------------------------------------------------------
-#: The grey level (uint8) of everything drawn, one row per thing: name -> (grey, RGB for
-#: :func:`render_rgb`, meaning). All grey values are distinct. The empty background is 0, walls
-#: (and everything outside the level) 100; every entity grey is above 100, so the part-solid
-#: blocks of the reduced tile layer (greys 1..99) never look like an entity. Hazards sit high
-#: (235-250), goals and pickups in the upper middle, inert or helpful objects lower, and the
-#: ninja alone at 255.
-PALETTE_TABLE: dict[str, tuple[int, tuple[int, int, int], str]] = {
-    "empty":             (0,   (18, 20, 28),     "empty space"),
-    "wall":              (100, (120, 124, 136),  "solid tile, outside the level, glitch edges"),
-    "exit_door_closed":  (110, (90, 60, 40),     "exit door (3) before its switch is hit"),
-    "bounce_block":      (120, (70, 110, 160),   "bounce block (17)"),
-    "trap_switch":       (140, (160, 70, 160),   "trap door (8) switch, not yet triggered"),
-    "one_way":           (125, (150, 150, 90),   "one-way platform (11) face"),
-    "door_closed":       (130, (200, 170, 90),   "closed door segment (5, 6, 8)"),
-    "launch_pad":        (145, (90, 200, 220),   "launch pad (10)"),
-    "mine_safe":         (150, (120, 90, 90),    "mine state 1: safe (untoggled)"),
-    "boost_pad":         (160, (60, 200, 120),   "boost pad (24)"),
-    "door_switch":       (170, (240, 200, 60),   "locked door (6) switch, not yet used"),
-    "mine_toggling":     (190, (240, 150, 40),   "mine state 2: toggling"),
-    "gold":              (200, (255, 215, 0),    "gold (2)"),
-    "shove_thwump":      (205, (110, 90, 200),   "shove thwump (28)"),
-    "thwump":            (210, (80, 80, 210),    "thwump (20)"),
-    "exit_switch":       (220, (60, 240, 60),    "exit switch (4), not yet hit (hit: not drawn)"),
-    "exit_door_open":    (230, (40, 255, 200),   "exit door (3) after its switch was hit"),
-    "mini_drone":        (235, (255, 90, 150),   "mini drone (26)"),
-    "mine_deadly":       (240, (255, 40, 40),    "mine state 0: deadly (toggled)"),
-    "zap_drone":         (245, (255, 60, 110),   "zap drone (14)"),
-    "death_ball":        (250, (255, 110, 60),   "death ball (25)"),
-    "ninja":             (255, (255, 255, 255),  "the ninja"),
-}
-#: name -> grey level
-PALETTE: dict[str, int] = {k: v[0] for k, v in PALETTE_TABLE.items()}
-assert len(set(PALETTE.values())) == len(PALETTE), "palette greys must be distinct"
-
-EMPTY = PALETTE["empty"]
-WALL = PALETTE["wall"]
-NINJA = PALETTE["ninja"]
-MINE_DEADLY = PALETTE["mine_deadly"]
-MINE_SAFE = PALETTE["mine_safe"]
-MINE_TOGGLING = PALETTE["mine_toggling"]
-GOLD = PALETTE["gold"]
-EXIT_DOOR_CLOSED = PALETTE["exit_door_closed"]
-EXIT_DOOR_OPEN = PALETTE["exit_door_open"]
-EXIT_SWITCH = PALETTE["exit_switch"]
-DOOR_CLOSED = PALETTE["door_closed"]
-DOOR_SWITCH = PALETTE["door_switch"]
-TRAP_SWITCH = PALETTE["trap_switch"]
-LAUNCH_PAD = PALETTE["launch_pad"]
-ONE_WAY = PALETTE["one_way"]
-ZAP_DRONE = PALETTE["zap_drone"]
-MINI_DRONE = PALETTE["mini_drone"]
-BOUNCE_BLOCK = PALETTE["bounce_block"]
-THWUMP = PALETTE["thwump"]
-SHOVE_THWUMP = PALETTE["shove_thwump"]
-BOOST_PAD = PALETTE["boost_pad"]
-DEATH_BALL = PALETTE["death_ball"]
-
-
-def _rgb_lut() -> np.ndarray:
-    """grey -> RGB: palette greys get their colour; any other grey (the intermediate values of
-    the reduced tile layer) is shown as itself."""
-    lut = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
-    for grey, rgb, _ in PALETTE_TABLE.values():
-        lut[grey] = rgb
-    return lut
-
-
-#: uint8 [256, 3]: the colour :func:`render_rgb` gives each grey level.
-RGB_LUT = _rgb_lut()
-
 # ---- static tile layers -------------------------------------------------------------------
 GLITCH_EDGE_PX = 2      # thickness of the drawn edge of glitch tiles 34-37
 
@@ -141,22 +110,11 @@ GLITCH_EDGE_PX = 2      # thickness of the drawn edge of glitch tiles 34-37
 def _tile_templates() -> np.ndarray:
     """uint8 [256, 24, 24] grey picture of every tile id, indexed [id, local y, local x].
 
-    Sampled at pixel centres; a centre exactly on a slope's line counts as empty.
+    The solid pixels of :func:`~ninjarl.sim.level.tile_solid_masks` (sampled at pixel centres;
+    a centre exactly on a slope's line counts as empty), plus a drawn edge for the glitch tiles
+    34-37, which have no solid pixels in the simulator.
     """
-    c = np.arange(CELL) + 0.5
-    ly, lx = np.meshgrid(c, c, indexing="ij")
-    solid = np.zeros((256, CELL, CELL), bool)
-    solid[1] = True
-    solid[2] = ly < 12
-    solid[3] = lx >= 12
-    solid[4] = ly >= 12
-    solid[5] = lx < 12
-    for tid, (x1, y1, x2, y2) in TILE_DIAGONALS.items():
-        # spec §3.2: front (empty) side where (P - p1) x (p2 - p1) >= 0
-        solid[tid] = (ly - y1) * (x2 - x1) - (lx - x1) * (y2 - y1) < 0
-    for tid, (ax, ay, _, _, convex) in TILE_ARCS.items():
-        inside = (lx - ax) ** 2 + (ly - ay) ** 2 < CELL * CELL
-        solid[tid] = inside if convex else ~inside
+    solid = tile_solid_masks().copy()
     g = GLITCH_EDGE_PX
     solid[34, :g, :] = True          # top edge (normal up)
     solid[35, :, CELL - g:] = True   # right edge (normal right)
@@ -203,18 +161,16 @@ def _px_range(lo, hi, o, inv_s, size):
     b = (hi - o) * inv_s - 0.5
     if b < 0.0 or a > size - 1:
         return 0, -1
-    i0 = int(math.ceil(a)) if a > 0.0 else 0
-    i1 = int(math.floor(b))
-    if i1 > size - 1:
-        i1 = size - 1
+    i0 = math.ceil(a) if a > 0.0 else 0
+    i1 = min(math.floor(b), size - 1)
     return i0, i1
 
 
 @jit_inline
 def _centre_px(flat, base, h, w, ox, oy, inv_s, x, y, val):
     """The pixel containing world point (x, y), if inside the picture."""
-    c = int(math.floor((x - ox) * inv_s))
-    r = int(math.floor((y - oy) * inv_s))
+    c = math.floor((x - ox) * inv_s)
+    r = math.floor((y - oy) * inv_s)
     if 0 <= r < h and 0 <= c < w:
         flat[base + np.uint64(r * w + c)] = val
 
@@ -420,7 +376,7 @@ def _window_origin(v, half):
     # clamp: a non-finite or absurd position gives an all-wall crop instead of an overflow
     if not (v > -1e4 and v < 1e4):
         v = -1e4
-    return int(math.floor(v)) - half
+    return math.floor(v) - half
 
 
 @jit
@@ -567,43 +523,6 @@ def render_grey(level, bank, st, n: int, static_full: np.ndarray | None = None) 
     return out[0, :, :, 0]
 
 
-def render_rgb(level, bank, st, n: int, static_full: np.ndarray | None = None) -> np.ndarray:
-    """Colour picture of env n, uint8 [600, 1056, 3] (for ``render_mode="rgb_array"``)."""
-    return RGB_LUT[render_grey(level, bank, st, n, static_full)]
-
-
-# ---- PNG ------------------------------------------------------------------------------------
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 image: [H, W] or [H, W, 1] grey, [H, W, 3] RGB or [H, W, 4] RGBA."""
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got {a.dtype}")
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"image must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got {a.shape}")
-    h, w, ch = a.shape
-    colour_type = {1: 0, 3: 2, 4: 6}[ch]
-    rows = np.zeros((h, 1 + w * ch), np.uint8)     # filter byte 0 (None) per row
-    rows[:, 1:] = a.reshape(h, w * ch)
-    return (b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
-            + _png_chunk(b"IEND", b""))
-
-
-def write_png(path, image: np.ndarray) -> None:
-    """Write `image` (see :func:`encode_png`) as a PNG file, atomically: the bytes go to a
-    temporary file in the same directory, which then replaces `path`."""
-    write_bytes(path, encode_png(image))
-
-
-__all__ = ["PALETTE", "PALETTE_TABLE", "RGB_LUT", "static_layers", "stack_static_layers",
-           "render_player_frames", "render_global_views", "player_frames_kernel",
-           "global_views_kernel", "render_grey", "render_rgb", "encode_png", "write_png"]
+__all__ = ["CELL", "SMALL_H", "SMALL_SCALE", "SMALL_W", "VIEW", "VIEW_HALF", "WORLD_H", "WORLD_W",
+           "global_views_kernel", "player_frames_kernel", "render_global_views", "render_grey",
+           "render_player_frames", "stack_static_layers", "static_layers"]
