@@ -10,6 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ninjarl.sim.errors import FormatError
+from ninjarl.sim.mapfile import (
+    EntitySpec,
+    bundled_map_names,
+    bundled_map_path,
+    parse_map,
+    write_map,
+)
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, decode_inputs, parse_replay, read_replay
+
 from conftest import (
     ATTRACT_REPLAYS,
     BC_REPLAYS,
@@ -20,15 +30,6 @@ from conftest import (
     SCENARIOS,
     golden_trace,
 )
-from ninjarl.sim.errors import FormatError
-from ninjarl.sim.mapfile import (
-    EntitySpec,
-    bundled_map_names,
-    bundled_map_path,
-    parse_map,
-    write_map,
-)
-from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, decode_inputs, parse_replay, read_replay
 
 ALL_REPLAYS = BC_REPLAYS + ATTRACT_REPLAYS
 

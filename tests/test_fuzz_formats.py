@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ATTRACT_REPLAYS, BC_REPLAYS, MAPS, REPLAYS, SCENARIOS
 from ninjarl.sim.errors import FormatError
 from ninjarl.sim.mapfile import IMPLEMENTED_TYPES, EntitySpec, parse_map, write_map
 from ninjarl.sim.replay import parse_replay
+
+from conftest import ATTRACT_REPLAYS, BC_REPLAYS, MAPS, REPLAYS, SCENARIOS
 
 FUZZ = settings(max_examples=200, derandomize=True, deadline=None, database=None)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BC_REPLAYS, MAP_FILES
 
 from ninjarl.sim import build_level, parse_map, read_replay, simulate_inputs, write_map
 from ninjarl.sim.constants import WORLD_W
@@ -19,6 +18,8 @@ from ninjarl.sim.mirror import (
     mirror_map,
 )
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
+
+from conftest import BC_REPLAYS, MAP_FILES
 
 DRONE_DIR_MIRROR = np.array([2, 1, 0, 3])    # right <-> left, down and up stay
 

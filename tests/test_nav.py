@@ -7,12 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BC_REPLAYS, MAPS
 
 from ninjarl.nav import analyze_level, build_graph, graph_spec, stack_navs, sub_cell
 from ninjarl.nav.graph import MAX_NODES, objective_feature_index
 from ninjarl.sim import build_level, read_replay, simulate_inputs, write_map
 from ninjarl.sim.mapfile import EntitySpec
+
+from conftest import BC_REPLAYS, MAPS
 
 
 def _level(map_bytes):

@@ -6,9 +6,10 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import BC_REPLAYS, SCENARIOS
 from ninjarl.sim import BatchSimulator, Simulator, build_level, read_replay, simulate_inputs
 from ninjarl.sim.layout import E_X, E_Y, STATE, VX, VY, X, Y
+
+from conftest import BC_REPLAYS, SCENARIOS
 
 
 def _corpus():

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import MAPS, REPLAYS, SCENARIOS
 from ninjarl.sim import FormatError, build_level, read_replay, simulate_inputs
 from ninjarl.sim.mapfile import EntitySpec, write_map
+
+from conftest import MAPS, REPLAYS, SCENARIOS
 
 FUZZ = settings(max_examples=150, derandomize=True, deadline=None, database=None)
 SEED_MAPS = [

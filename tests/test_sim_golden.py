@@ -15,11 +15,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MAPS, REPLAYS, SCENARIOS, TRACES
 from ninjarl.sim import Simulator, build_level, read_replay, simulate_inputs
-from ninjarl.sim.layout import (CS_COUNT, CS_START, ES_DOOR_SEG, ES_EDGE_VERT, ES_EDGE_X,
-                                ES_EDGE_Y, SEG_ARC, SG_CX, SG_CY, SG_DOOR, SG_FLAG, SG_HOR,
-                                SG_KIND, SG_VER, SG_X1, SG_X2, SG_Y1, SG_Y2)
+from ninjarl.sim.layout import (
+    CS_COUNT,
+    CS_START,
+    ES_DOOR_SEG,
+    ES_EDGE_VERT,
+    ES_EDGE_X,
+    ES_EDGE_Y,
+    SEG_ARC,
+    SG_CX,
+    SG_CY,
+    SG_DOOR,
+    SG_FLAG,
+    SG_HOR,
+    SG_KIND,
+    SG_VER,
+    SG_X1,
+    SG_X2,
+    SG_Y1,
+    SG_Y2,
+)
+
+from conftest import MAPS, REPLAYS, SCENARIOS, TRACES
 
 TRACE_FILES = sorted(TRACES.glob("*/*.npz")) + sorted(SCENARIOS.glob("*.npz"))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ninjarl.bench.sim_bench import load_map_bytes
+from ninjarl.sim import load_map_bytes
 
 OBS_SETS = {
     "state": ("game_state", "reachability"),

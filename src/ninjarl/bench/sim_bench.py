@@ -15,13 +15,11 @@ import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ninjarl.sim.errors import FormatError
-from ninjarl.sim.mapfile import bundled_map_path, parse_map
-from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, parse_replay
+from ninjarl.sim import load_map_bytes
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
 
 DEFAULT_MAPS = (
     "bench/empty",
@@ -48,36 +46,6 @@ class SimBenchResult:
     frames: int
     seconds: float
     frames_per_s: float
-
-
-def load_map_bytes(spec: str) -> bytes:
-    """Level bytes for a file path (raw map or replay of any format) or a bundled name."""
-    path = Path(spec)
-    if path.is_file():
-        return map_bytes_from_file(path)
-    return bundled_map_path(spec).read_bytes()
-
-
-def map_bytes_from_file(path: Path) -> bytes:
-    """The level in ``path``: the map of a replay, else the file itself as a raw map.
-
-    Replays are tried first because their header sizes must match the file length
-    exactly, whereas almost any byte string of 1233+ bytes parses as a map.
-    """
-    data = path.read_bytes()
-    try:
-        return parse_replay(data, str(path)).map_bytes
-    except FormatError as replay_error:
-        try:
-            parse_map(data, str(path))
-        except FormatError as map_error:
-            raise FormatError(
-                str(path),
-                "file",
-                f"neither a replay ({replay_error.field}: {replay_error.problem}) "
-                f"nor a map ({map_error.field}: {map_error.problem})",
-            ) from None
-        return data
 
 
 def sticky_random_inputs(n_envs: int, n_frames: int, seed: int) -> np.ndarray:

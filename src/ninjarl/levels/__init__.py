@@ -7,10 +7,16 @@
   :func:`load_level_source`: train/test datasets of raw map files with JSON manifests
   (see :mod:`.dataset`).
 """
-from .dataset import (Dataset, LevelEntry, build_dataset, default_dataset, level_seed,
-                      load_dataset, load_level_source)
-from .generators import (CATEGORIES, GENERATOR_VERSION, LIMITS, TIERS, GeneratedLevel,
-                         generate_level)
+from .dataset import (
+                      Dataset,
+                      LevelEntry,
+                      build_dataset,
+                      default_dataset,
+                      level_seed,
+                      load_dataset,
+                      load_level_source,
+)
+from .generators import CATEGORIES, GENERATOR_VERSION, LIMITS, TIERS, GeneratedLevel, generate_level
 from .solvability import Solvability, check_solvable
 
 __all__ = ["CATEGORIES", "GENERATOR_VERSION", "LIMITS", "TIERS", "Dataset", "GeneratedLevel",

@@ -392,10 +392,10 @@ def load_level_source(spec: str, split: str = "train") -> list[LevelEntry]:
 
 
 def _raw_entry(path: Path) -> LevelEntry:
-    from ninjarl.sim.mapfile import parse_map
+    """A level file (raw map, or a replay of any format: its level) as an entry."""
+    from ninjarl.sim.source import map_bytes_from_file
 
-    data = Path(path).read_bytes()
-    parse_map(data, path=str(path))
+    data = map_bytes_from_file(path)
     return LevelEntry(Path(path).stem if Path(path).suffix == EXT else Path(path).name,
                       Path(path).parent.name, 0, -1, hashlib.sha256(data).hexdigest(), data)
 

@@ -6,6 +6,9 @@ import math
 import numba
 import numpy as np
 
+from ninjarl.sim._jit import jit
+
+#: the navigation grid: 88 x 50 sub-cells of 12 px (half a tile) over the 1056 x 600 px world
 NX, NY = 88, 50
 SUB = 12.0
 # 8 neighbour moves: dx, dy, cost in px
@@ -14,6 +17,54 @@ MOVE_DY = np.array([0, 0, 1, -1, 1, 1, -1, -1], np.int64)
 MOVE_COST = np.array([12.0, 12.0, 12.0, 12.0] + [12.0 * math.sqrt(2.0)] * 4)
 
 njit = numba.njit(cache=True)
+
+
+@jit
+def sub_cell(x, y):
+    """Sub-cell (sx, sy) of a point in px, clamped to the grid (callable from compiled code
+    of every layer above, and from Python)."""
+    sx = min(max(int(math.floor(x / SUB)), 0), NX - 1)
+    sy = min(max(int(math.floor(y / SUB)), 0), NY - 1)
+    return sx, sy
+
+
+# ---- binary min-heap of (float key, int value) in two preallocated arrays (Dijkstra) ----
+
+@njit
+def _heap_push(hk, hv, hn, key, value):
+    """Push (key, value) onto the heap of ``hn`` entries; returns the new size."""
+    hk[hn] = key
+    hv[hn] = value
+    c = hn
+    while c > 0:
+        p = (c - 1) // 2
+        if hk[p] <= hk[c]:
+            break
+        hk[p], hk[c] = hk[c], hk[p]
+        hv[p], hv[c] = hv[c], hv[p]
+        c = p
+    return hn + 1
+
+
+@njit
+def _heap_pop(hk, hv, hn):
+    """Remove the smallest key of the heap of ``hn`` entries: (key, value, new size)."""
+    k, v = hk[0], hv[0]
+    hn -= 1
+    hk[0], hv[0] = hk[hn], hv[hn]
+    c = 0
+    while True:
+        left = 2 * c + 1
+        if left >= hn:
+            break
+        right = left + 1
+        m = left if (right >= hn or hk[left] <= hk[right]) else right
+        if hk[c] <= hk[m]:
+            break
+        hk[c], hk[m] = hk[m], hk[c]
+        hv[c], hv[m] = hv[m], hv[c]
+        c = m
+    return k, v, hn
 
 
 @njit
@@ -315,33 +366,9 @@ def launch_distances(launch_ids, cells_x, cells_y, cells_d, offsets, target):
     hn = 0
     for i in range(n):
         if D[i] < inf:
-            hk[hn] = D[i]
-            hv[hn] = i
-            c = hn
-            hn += 1
-            while c > 0:
-                p = (c - 1) // 2
-                if hk[p] <= hk[c]:
-                    break
-                hk[p], hk[c] = hk[c], hk[p]
-                hv[p], hv[c] = hv[c], hv[p]
-                c = p
+            hn = _heap_push(hk, hv, hn, D[i], i)
     while hn > 0:
-        k, v = hk[0], hv[0]
-        hn -= 1
-        hk[0], hv[0] = hk[hn], hv[hn]
-        c = 0
-        while True:
-            l = 2 * c + 1
-            if l >= hn:
-                break
-            r = l + 1
-            m = l if (r >= hn or hk[l] <= hk[r]) else r
-            if hk[c] <= hk[m]:
-                break
-            hk[c], hk[m] = hk[m], hk[c]
-            hv[c], hv[m] = hv[m], hv[c]
-            c = m
+        k, v, hn = _heap_pop(hk, hv, hn)
         if k > D[v]:
             continue
         for e in range(cnt[v], cnt[v + 1]):
@@ -349,17 +376,7 @@ def launch_distances(launch_ids, cells_x, cells_y, cells_d, offsets, target):
             nk = k + rev_w[e]
             if nk < D[u]:
                 D[u] = nk
-                hk[hn] = nk
-                hv[hn] = u
-                c = hn
-                hn += 1
-                while c > 0:
-                    p = (c - 1) // 2
-                    if hk[p] <= hk[c]:
-                        break
-                    hk[p], hk[c] = hk[c], hk[p]
-                    hv[p], hv[c] = hv[c], hv[p]
-                    c = p
+                hn = _heap_push(hk, hv, hn, nk, u)
     return D
 
 
@@ -372,8 +389,7 @@ def grid_distances(launch_ids, D, target, emask, move_dx, move_dy, move_cost):
     fixed = np.zeros((NX, NY), np.bool_)
     cap = NX * NY * 9 + 16
     hk = np.zeros(cap, np.float64)
-    hx = np.zeros(cap, np.int64)
-    hy = np.zeros(cap, np.int64)
+    hv = np.zeros(cap, np.int64)            # sub-cell x * NY + y
     hn = 0
     for i in range(launch_ids.shape[0]):
         x, y = launch_ids[i, 0], launch_ids[i, 1]
@@ -387,34 +403,10 @@ def grid_distances(launch_ids, D, target, emask, move_dx, move_dy, move_cost):
     for x in range(NX):
         for y in range(NY):
             if out[x, y] < inf:
-                hk[hn], hx[hn], hy[hn] = out[x, y], x, y
-                c = hn
-                hn += 1
-                while c > 0:
-                    p = (c - 1) // 2
-                    if hk[p] <= hk[c]:
-                        break
-                    hk[p], hk[c] = hk[c], hk[p]
-                    hx[p], hx[c] = hx[c], hx[p]
-                    hy[p], hy[c] = hy[c], hy[p]
-                    c = p
+                hn = _heap_push(hk, hv, hn, out[x, y], x * NY + y)
     while hn > 0:
-        k, bx, by = hk[0], hx[0], hy[0]
-        hn -= 1
-        hk[0], hx[0], hy[0] = hk[hn], hx[hn], hy[hn]
-        c = 0
-        while True:
-            l = 2 * c + 1
-            if l >= hn:
-                break
-            r = l + 1
-            m = l if (r >= hn or hk[l] <= hk[r]) else r
-            if hk[c] <= hk[m]:
-                break
-            hk[c], hk[m] = hk[m], hk[c]
-            hx[c], hx[m] = hx[m], hx[c]
-            hy[c], hy[m] = hy[m], hy[c]
-            c = m
+        k, v, hn = _heap_pop(hk, hv, hn)
+        bx, by = v // NY, v % NY
         if k > out[bx, by]:
             continue
         for m in range(8):
@@ -426,15 +418,5 @@ def grid_distances(launch_ids, D, target, emask, move_dx, move_dy, move_cost):
             nk = k + move_cost[m]
             if nk < out[ax, ay] and hn < cap:
                 out[ax, ay] = nk
-                hk[hn], hx[hn], hy[hn] = nk, ax, ay
-                c = hn
-                hn += 1
-                while c > 0:
-                    p = (c - 1) // 2
-                    if hk[p] <= hk[c]:
-                        break
-                    hk[p], hk[c] = hk[c], hk[p]
-                    hx[p], hx[c] = hx[c], hx[p]
-                    hy[p], hy[c] = hy[c], hy[p]
-                    c = p
+                hn = _heap_push(hk, hv, hn, nk, ax * NY + ay)
     return out

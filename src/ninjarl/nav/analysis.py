@@ -8,10 +8,9 @@ import numpy as np
 from ninjarl.sim.level import Level, tile_solid_masks
 
 from . import _kernels as K
+from ._kernels import NX, NY, SUB, sub_cell
 from .envelope import FALL_DEPTH, KIND_BIG, KIND_NORMAL, KIND_PAD, ROW_OFF, measure_envelopes
 
-NX, NY = 88, 50
-SUB = 12
 NINJA_R = 10.0
 #: a sub-cell is a node if one of its 4x4 sample centres (spacing 3 px, so any point of the
 #: sub-cell is within 2.2 px of a sample) is outside solid tiles and at least this far from every
@@ -70,13 +69,6 @@ class LevelNav:
     spawn_cell: tuple[int, int]
     n_nodes: int
     n_reachable: int
-
-
-def sub_cell(x: float, y: float) -> tuple[int, int]:
-    """Sub-cell (sx, sy) of a point in px, clamped to the grid."""
-    sx = int(x // SUB)
-    sy = int(y // SUB)
-    return min(max(sx, 0), NX - 1), min(max(sy, 0), NY - 1)
 
 
 def _solid_raster(tiles: np.ndarray) -> np.ndarray:

@@ -13,7 +13,8 @@ from .errors import FormatError
 from .level import Level, build_level
 from .mapfile import MapData, parse_map, write_map
 from .replay import Replay, decode_inputs, read_replay
+from .source import LevelSource, load_level, load_map_bytes
 
-__all__ = ["BatchSimulator", "FormatError", "Level", "MapData", "Replay", "Simulator",
-           "build_level", "decode_inputs", "parse_map", "read_replay", "simulate_inputs",
-           "write_map"]
+__all__ = ["BatchSimulator", "FormatError", "Level", "LevelSource", "MapData", "Replay",
+           "Simulator", "build_level", "decode_inputs", "load_level", "load_map_bytes",
+           "parse_map", "read_replay", "simulate_inputs", "write_map"]

@@ -9,18 +9,63 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from ._jit import jit
 
-from .constants import (DEATH_CAUSES, DRAG_REGULAR, EDGE_H, EDGE_W, GRAVITY_FALL, ST_CELEBRATING, ST_DEAD,
-                        ST_DISABLED, ST_DYING)
+from ._jit import jit
+from .constants import (
+    DEATH_CAUSES,
+    DRAG_REGULAR,
+    EDGE_H,
+    EDGE_W,
+    GRAVITY_FALL,
+    ST_CELEBRATING,
+    ST_DEAD,
+    ST_DISABLED,
+    ST_DYING,
+)
 from .entities import move_entity, report_state, reset_entity, think_entity
-from .layout import (DEATH_CAUSE, E_ACTIVE, E_CLOSED, E_X, E_Y, ENT_F_COLS, ENT_I_COLS, ENV_I_COLS, FLOOR_BUFFER,
-                     FLOOR_NY, CEIL_NY, GOLD, HOR_INPUT, JUMP_BUFFER, JUMP_INPUT, LP_BUFFER,
-                     NINJA_F_COLS, NINJA_I_COLS, STATE, V_EPISODES, V_FRAME, V_LEVEL, V_SEQ,
-                     VX, VY, WALL_BUFFER, X, Y, DRAG, GRAVITY, Bank, State)
+from .layout import (
+    CEIL_NY,
+    DEATH_CAUSE,
+    DRAG,
+    E_ACTIVE,
+    E_CLOSED,
+    E_X,
+    E_Y,
+    ENT_F_COLS,
+    ENT_I_COLS,
+    ENV_I_COLS,
+    FLOOR_BUFFER,
+    FLOOR_NY,
+    GOLD,
+    GRAVITY,
+    HOR_INPUT,
+    JUMP_BUFFER,
+    JUMP_INPUT,
+    LP_BUFFER,
+    NINJA_F_COLS,
+    NINJA_I_COLS,
+    STATE,
+    V_EPISODES,
+    V_FRAME,
+    V_LEVEL,
+    V_SEQ,
+    VX,
+    VY,
+    WALL_BUFFER,
+    Bank,
+    State,
+    X,
+    Y,
+)
 from .level import Level, build_level, make_bank
-from .ninja import (collide_vs_objects, collide_vs_tiles, integrate, post_collision,
-                    pre_collision, think)
+from .ninja import (
+    collide_vs_objects,
+    collide_vs_tiles,
+    integrate,
+    post_collision,
+    pre_collision,
+    think,
+)
 
 __all__ = ["BatchSimulator", "Simulator", "simulate_inputs", "build_level", "Level"]
 
@@ -198,6 +243,28 @@ class BatchSimulator:
         if inputs.ndim != 2 or inputs.shape[0] != self.n_envs:
             raise ValueError(f"inputs must have shape ({self.n_envs}, frames), got {inputs.shape}")
         run_frames(self.bank, self.state, inputs, auto_reset, self._near)
+
+    def state_dict(self, env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """A copy of the state of the given environments (all by default): one array per
+        :class:`~ninjarl.sim.layout.State` field, rows in ``env_ids`` order. Saving is a copy of
+        array rows, so a search can afford one per node."""
+        rows = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
+        return {name: array[rows].copy() for name, array in self.state._asdict().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray],
+                        env_ids: np.ndarray | None = None) -> None:
+        """Restore a :meth:`state_dict` into the given environments (all by default) of a
+        simulator over the same levels; the next frames are then exactly those that followed
+        the saved state. A missing field or mismatched shape is an error naming it."""
+        rows = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
+        for name, array in self.state._asdict().items():
+            if name not in state:
+                raise ValueError(f"simulator state: missing {name!r}")
+            value = np.asarray(state[name])
+            if value.shape != array[rows].shape:
+                raise ValueError(f"simulator state {name}: shape {value.shape}, expected "
+                                 f"{array[rows].shape}")
+            array[rows] = value
 
     @property
     def episodes(self) -> np.ndarray:

@@ -7,12 +7,36 @@ bit for bit, and floating-point results depend on that order. Squares are writte
 import math
 
 import numpy as np
-from ._jit import jit
 
+from ._jit import jit
 from .constants import CELL, SQRT2_HALF
-from .layout import (CS_COUNT, CS_START, E_CELL_X, E_CELL_Y, E_CLOSED, E_SEQ, E_X, E_Y,
-                     SEG_ARC, SG_CX, SG_CY, SG_DOOR, SG_FLAG, SG_HOR, SG_KIND, SG_LENSQ, SG_PX,
-                     SG_PY, SG_VER, SG_X1, SG_X2, SG_Y1, SG_Y2, V_LEVEL, V_SEQ)
+from .layout import (
+    CS_COUNT,
+    CS_START,
+    E_CELL_X,
+    E_CELL_Y,
+    E_CLOSED,
+    E_SEQ,
+    E_X,
+    E_Y,
+    SEG_ARC,
+    SG_CX,
+    SG_CY,
+    SG_DOOR,
+    SG_FLAG,
+    SG_HOR,
+    SG_KIND,
+    SG_LENSQ,
+    SG_PX,
+    SG_PY,
+    SG_VER,
+    SG_X1,
+    SG_X2,
+    SG_Y1,
+    SG_Y2,
+    V_LEVEL,
+    V_SEQ,
+)
 
 # Orientation byte -> unit vector (spec §4.5).
 ORIENT_X = np.array([1.0, SQRT2_HALF, 0.0, -SQRT2_HALF, -1.0, -SQRT2_HALF, 0.0, SQRT2_HALF])

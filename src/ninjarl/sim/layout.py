@@ -14,9 +14,7 @@ names follow the spec (``nsim.md``); the comments give the spec variable each co
 from collections import namedtuple
 
 from ._jit import jit
-
-from .constants import (GRAVITY_FALL, ST_CELEBRATING, ST_DEAD, ST_DISABLED, ST_DYING,
-                        ST_JUMPING)
+from .constants import GRAVITY_FALL, ST_CELEBRATING, ST_DEAD, ST_DISABLED, ST_DYING, ST_JUMPING
 
 # ---- Bank: segments ------------------------------------------------------------------------
 # seg_f[s, :] — linear: x1, y1, x2, y2, px, py, lensq; arc: cx, cy, hor, ver

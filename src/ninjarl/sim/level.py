@@ -13,12 +13,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import (CELL, EDGE_H, EDGE_W, GRID_H, GRID_W, T_DEATH_BALL, T_EXIT_DOOR,
-                        T_EXIT_SWITCH, T_LOCKED_DOOR, T_REGULAR_DOOR, T_TRAP_DOOR)
+from .constants import (
+    CELL,
+    EDGE_H,
+    EDGE_W,
+    GRID_H,
+    GRID_W,
+    T_DEATH_BALL,
+    T_EXIT_DOOR,
+    T_EXIT_SWITCH,
+    T_LOCKED_DOOR,
+    T_REGULAR_DOOR,
+    T_TRAP_DOOR,
+)
 from .geometry import ORIENT_X, ORIENT_Y
-from .layout import (ENT_SF_COLS, ENT_SI_COLS, ES_BALL_POS, ES_DOOR_OF, ES_DOOR_SEG,
-                     ES_EDGE_VERT, ES_EDGE_X, ES_EDGE_Y, ES_MODE, ES_ORIENT, ES_TYPE, ESF_X0,
-                     ESF_Y0, SEG_ARC, SEG_F_COLS, SEG_I_COLS, SEG_LINEAR, Bank)
+from .layout import (
+    ENT_SF_COLS,
+    ENT_SI_COLS,
+    ES_BALL_POS,
+    ES_DOOR_OF,
+    ES_DOOR_SEG,
+    ES_EDGE_VERT,
+    ES_EDGE_X,
+    ES_EDGE_Y,
+    ES_MODE,
+    ES_ORIENT,
+    ES_TYPE,
+    ESF_X0,
+    ESF_Y0,
+    SEG_ARC,
+    SEG_F_COLS,
+    SEG_I_COLS,
+    SEG_LINEAR,
+    Bank,
+)
 from .mapfile import MapData, parse_map
 
 # Orthogonal half-edges of each tile id (spec §3.2, literal table). Entries 0-5: horizontal
