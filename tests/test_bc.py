@@ -10,17 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BC_REPLAYS
-from ninjarl.env import EnvConfig
+from ninjarl.env import make_vec_env
 from ninjarl.eval import evaluate
 from ninjarl.sim import build_level
 from ninjarl.sim.mirror import mirror_actions, mirror_map
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, read_replay
 from ninjarl.train import bc
 from ninjarl.train.config import TrainConfig
-from ninjarl.train.envs import make_vec_env
-from ninjarl.train.ppo import resolve_config
 from ninjarl.train.transfer import transfer_weights
+
+from conftest import BC_REPLAYS
 
 SHORT = [p for p in BC_REPLAYS if p.name.endswith("_100001.replay")][0]      # 37 frames
 MEDIUM = [p for p in BC_REPLAYS if p.name.endswith("_100005.replay")][0]     # 184 frames
@@ -28,8 +27,7 @@ FEW = BC_REPLAYS[:5]
 
 
 def config(arch: str = "vision_free", frame_stack: int = 1, **env) -> TrainConfig:
-    return resolve_config(TrainConfig(arch=arch, frame_stack=frame_stack, out="unused",
-                                      env=EnvConfig(**env)))
+    return TrainConfig(arch=arch, frame_stack=frame_stack, out="unused", env=env or None)
 
 
 def env_observations(map_bytes: bytes, cfg: TrainConfig, actions) -> list[dict]:
@@ -259,8 +257,7 @@ def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
     report = bc.run_bc(replays, out, epochs=1, batch_size=128, log=None)
     assert json.loads((out / "bc_report.json").read_text())["val_samples"] == report.val_samples
     assert (tmp_path / ".bc_cache").is_dir()
-    run = resolve_config(TrainConfig(arch="vision_free", out=str(tmp_path / "ft"),
-                                     bc=str(out)))
+    run = TrainConfig(arch="vision_free", out=str(tmp_path / "ft"), bc=str(out))
     model = bc.build_bc_model(run, read_replay(FEW[0]).map_bytes)
     loaded = transfer_weights(model, out, run)
     assert loaded.loaded and not loaded.missing
@@ -275,8 +272,9 @@ def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
 def test_bc_command_writes_a_checkpoint_and_report(tmp_path):
     import shutil
 
-    from conftest import BC_REPLAYS
     from ninjarl.cli import main
+
+    from conftest import BC_REPLAYS
     replays = tmp_path / "replays"
     replays.mkdir()
     for path in BC_REPLAYS[:4]:

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ATTRACT_REPLAYS, DAMAGED_REPLAYS, MAPS, REPLAYS, golden_trace
 from ninjarl.cli import main
+
+from conftest import ATTRACT_REPLAYS, DAMAGED_REPLAYS, MAPS, REPLAYS, golden_trace
 
 VERY_SIMPLE = REPLAYS / "bc" / "20251022_142001_train_very_simple_100001.replay"
 BUNDLED_REPLAY = (
@@ -201,3 +202,12 @@ def test_bc_with_mirroring(tmp_path: Path, capsys) -> None:
 def test_bc_without_replays_is_a_data_error(tmp_path: Path, capsys) -> None:
     assert main(["bc", "--replays", str(tmp_path), "--out", str(tmp_path / "bc")]) == 2
     assert f"{tmp_path}: no *.replay files" in capsys.readouterr().err
+
+
+def test_an_unknown_category_flag_is_a_usage_error(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["levels", "build", str(tmp_path / "out"), "--categories", "simplest", "bogus"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--categories: unknown category 'bogus'; expected some of simplest" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

@@ -7,13 +7,21 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from conftest import BC_REPLAYS, MAPS
-from ninjarl.env import (ENV_ID, EnvConfig, FrameStackEnv, FrameStackVecEnv, NinjaEnv,
-                         NinjaVecEnv, RewardConfig)
+from ninjarl.env import (
+    ENV_ID,
+    EnvConfig,
+    FrameStackEnv,
+    FrameStackVecEnv,
+    NinjaEnv,
+    NinjaVecEnv,
+    RewardConfig,
+)
 from ninjarl.env.config import reward_bounds
-from ninjarl.env.engine import F_PHI
+from ninjarl.env.rewards import F_PHI
 from ninjarl.sim import build_level, read_replay
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
+
+from conftest import BC_REPLAYS, MAPS
 
 ACTION_OF_BYTE = {byte: action for action, byte in enumerate(ACTION_TO_INPUT_BYTE)}
 TEST_MAPS = [MAPS / "test" / name for name in ("simple-walk", "long-walk", "only-jump")]
@@ -90,7 +98,7 @@ def test_single_and_vector_env_give_identical_observations():
     venv = NinjaVecEnv([level], num_envs=3, config=config, seed=0)
     obs_single, _ = env.reset()
     obs_vec = venv.reset()
-    for step, action in enumerate(actions[:-1]):
+    for action in actions[:-1]:
         for key in obs_single:
             for n in range(3):
                 np.testing.assert_array_equal(obs_vec[key][n], obs_single[key], err_msg=key)

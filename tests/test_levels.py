@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 
 from ninjarl.cli import main
-from ninjarl.levels import (CATEGORIES, LIMITS, TIERS, build_dataset, check_solvable,
-                            generate_level, level_seed, load_dataset, load_level_source)
+from ninjarl.levels import (
+    CATEGORIES,
+    LIMITS,
+    TIERS,
+    build_dataset,
+    check_solvable,
+    generate_level,
+    level_seed,
+    load_dataset,
+    load_level_source,
+)
 from ninjarl.levels import dataset as dataset_mod
 from ninjarl.levels.generators import T_MINE, Canvas, draw_level
 from ninjarl.nav import analyze_level
@@ -348,4 +357,6 @@ def test_cli_build_show_sheet(tmp_path, capsys) -> None:
     assert main(["levels", "sheet", str(out), "--out", str(sheet), "--per-category", "2"]) == 0
     assert sheet.read_bytes().startswith(b"\x89PNG")
     assert main(["levels", "show", str(out), "nope", "--out", str(png)]) == 2
-    assert main(["levels", "build", str(out), "--train", "1", "--categories", "hardest"]) == 2
+    with pytest.raises(SystemExit) as usage_error:          # argparse: a bad flag value
+        main(["levels", "build", str(out), "--train", "1", "--categories", "hardest"])
+    assert usage_error.value.code == 2

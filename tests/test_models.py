@@ -2,18 +2,27 @@
 normalisation, image scaling, graph layers, save/load and frame stacking."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 
-from conftest import MAPS
 from ninjarl.env import EnvConfig, FrameStackVecEnv, NinjaVecEnv
-from ninjarl.models import (ARCHITECTURES, GRAPH_KEYS, NinjaExtractor, RunningNorm,
-                            get_architecture, policy_kwargs)
+from ninjarl.models import (
+    ARCHITECTURES,
+    GRAPH_KEYS,
+    NinjaExtractor,
+    RunningNorm,
+    get_architecture,
+    policy_kwargs,
+)
 from ninjarl.models.extractors import ImageEncoder, VectorEncoder
 from ninjarl.models.graph import AttentionConv, MeanConv, flatten_graph, masked_mean_max
+
+from conftest import MAPS
 
 LEVEL = str(MAPS / "test" / "simple-walk")
 NAMES = list(ARCHITECTURES)
@@ -52,7 +61,7 @@ def test_registry_contents():
     assert {"mlp_baseline", "vision_free", "local_view", "gcn", "gat"} <= set(ARCHITECTURES)
     assert ARCHITECTURES["vision_free"].observation_keys == ("game_state", "reachability")
     assert ARCHITECTURES["gat"].space_keys == GRAPH_KEYS + ("game_state", "reachability")
-    with pytest.raises(Exception):                     # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         ARCHITECTURES["gcn"].graph_hidden = 1          # type: ignore[misc]
 
 
@@ -123,7 +132,7 @@ def test_normalisation_buffers_update_only_in_train_mode(name):
     policy.set_training_mode(True)
     policy.evaluate_actions(obs, torch.zeros(obs["game_state"].shape[0], dtype=torch.long))
     after = norm_buffers(extractor)
-    for key, norm in extractor.running_norms().items():
+    for key in extractor.running_norms():
         assert after[f"{key}.count"] > before[f"{key}.count"]
         assert not torch.equal(after[f"{key}.mean"], before[f"{key}.mean"])
 

@@ -12,17 +12,42 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import SCENARIOS
-from ninjarl.draw import (encode_png, render_global_views, render_grey, render_player_frames,
-                          render_rgb, stack_static_layers, static_layers, write_png)
-from ninjarl.draw.palette import (BOUNCE_BLOCK, DOOR_CLOSED, DOOR_SWITCH, EMPTY, EXIT_DOOR_CLOSED,
-                                  EXIT_DOOR_OPEN, EXIT_SWITCH, GOLD, MINE_DEADLY, MINE_SAFE,
-                                  MINE_TOGGLING, NINJA, PALETTE, PALETTE_TABLE, RGB_LUT, THWUMP,
-                                  TRAP_SWITCH, WALL)
+from ninjarl.draw import (
+    encode_png,
+    render_global_views,
+    render_grey,
+    render_player_frames,
+    render_rgb,
+    stack_static_layers,
+    static_layers,
+    write_png,
+)
+from ninjarl.draw.palette import (
+    BOUNCE_BLOCK,
+    DOOR_CLOSED,
+    DOOR_SWITCH,
+    EMPTY,
+    EXIT_DOOR_CLOSED,
+    EXIT_DOOR_OPEN,
+    EXIT_SWITCH,
+    GOLD,
+    MINE_DEADLY,
+    MINE_SAFE,
+    MINE_TOGGLING,
+    NINJA,
+    PALETTE,
+    PALETTE_TABLE,
+    RGB_LUT,
+    THWUMP,
+    TRAP_SWITCH,
+    WALL,
+)
 from ninjarl.sim import BatchSimulator, build_level, write_map
-from ninjarl.sim.level import TILE_ORTHO
 from ninjarl.sim.layout import E_ACTIVE, E_CLOSED, E_FLAG, E_STATE, E_X, E_Y, X, Y
+from ninjarl.sim.level import TILE_ORTHO
 from ninjarl.sim.mapfile import EntitySpec
+
+from conftest import SCENARIOS
 
 W, H = 1056, 600
 

@@ -2,28 +2,29 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import MAPS
 from ninjarl.env import EnvConfig
 from ninjarl.train import PPOConfig, TrainConfig, load_agent, resume, train
 from ninjarl.train import ppo as ppo_module
+
+from conftest import MAPS
 
 LEVEL = str(MAPS / "test" / "simple-walk")
 
 
 def tiny_config(out: Path, **overrides) -> TrainConfig:
     # 40-frame episodes: every rollout of 2 x 16 steps finishes episodes
-    config = TrainConfig(arch="vision_free", levels=LEVEL, timesteps=64, envs=2, seed=3,
-                         out=str(out), checkpoint_every=0,
-                         ppo=PPOConfig(n_steps=16, batch_size=16, n_epochs=2),
-                         env=EnvConfig(max_frames=40))
-    return replace(config, **overrides)
+    settings = dict(arch="vision_free", levels=LEVEL, timesteps=64, envs=2, seed=3,
+                    out=str(out), checkpoint_every=0,
+                    ppo=PPOConfig(n_steps=16, batch_size=16, n_epochs=2),
+                    env={"max_frames": 40})          # observations: the architecture's
+    return TrainConfig(**(settings | overrides))
 
 
 def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -106,8 +107,11 @@ def test_envs_auto_measures_and_logs_its_choice(tmp_path, monkeypatch):
 
 
 def test_bad_settings_are_refused_with_the_setting_named(tmp_path):
-    with pytest.raises(ValueError, match="gamma"):
-        TrainConfig(ppo=PPOConfig(gamma=0.9))                     # env.gamma stays 0.99
+    with pytest.raises(ValueError, match=r"env.gamma \(0.99\) must equal ppo.gamma \(0.9\)"):
+        TrainConfig(ppo=PPOConfig(gamma=0.9), env=EnvConfig(gamma=0.99))
+    with pytest.raises(ValueError, match=r"env.observations \['game_state', 'reachability'\] "
+                                         r"disagree with architecture 'mlp_baseline'.*player_frame"):
+        TrainConfig(arch="mlp_baseline", env=EnvConfig())
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"ppo": {"lr": 1}}))
     with pytest.raises(ValueError, match="lr"):
@@ -123,6 +127,15 @@ def test_cli_train_reports_bad_config_cleanly(tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "Traceback" not in err
+
+
+def test_progress_bar_stops_at_100_percent(tmp_path, capsys):
+    # 2 envs x 16 steps per rollout: the second rollout ends at 64 steps of a 40-step run
+    train(tiny_config(tmp_path / "run", timesteps=40), log=lambda *_: None)
+    err = capsys.readouterr().err
+    shown = [int(p) for p in re.findall(r"(\d+)%\|", err)]
+    assert shown and max(shown) == 100, err
+    assert re.search(r"\b40(\.0)?/40(\.0)? ", err), err
 
 
 def test_curriculum_run_logs_stages_and_resumes_its_state(tmp_path):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from ninjarl.env import EnvConfig
+from ninjarl.env import EnvConfig, make_vec_env
 from ninjarl.train import load_agent, train
-from ninjarl.train.envs import make_vec_env
-from ninjarl.train.ppo import build_model, resolve_config
+from ninjarl.train.ppo import build_model
 from ninjarl.train.transfer import transfer_weights
+
 from test_train import LEVEL, tiny_config
 
 
@@ -24,7 +24,6 @@ def source(tmp_path_factory):
 
 
 def _fresh_model(config):
-    config = resolve_config(config)
     venv = make_vec_env([LEVEL], 2, config.env, config.frame_stack, seed=0)
     return config, build_model(replace(config, out=""), venv)
 
@@ -74,12 +73,13 @@ def test_training_from_bc_writes_the_transfer_report(source, tmp_path):
 
 
 def test_ppo_after_transfer_acts_like_the_bc_model_on_validation_observations(tmp_path):
-    from conftest import BC_REPLAYS
     from ninjarl.train import TrainConfig
     from ninjarl.train.bc import build_bc_dataset, train_bc
     from ninjarl.train.checkpoint import save_checkpoint
 
-    config = resolve_config(TrainConfig(arch="vision_free", out=str(tmp_path / "bc")))
+    from conftest import BC_REPLAYS
+
+    config = TrainConfig(arch="vision_free", out=str(tmp_path / "bc"))
     dataset = build_bc_dataset(BC_REPLAYS[:5], config, cache_dir=None, val_fraction=0.4)
     venv = make_vec_env([LEVEL], 1, config.env, config.frame_stack, seed=0)
     bc_model = build_model(replace(config, out=""), venv)

@@ -202,7 +202,7 @@ def _add_levels_parser(commands) -> None:
                        help="train levels per category (default: 0 = keep the split)")
     build.add_argument("--test", type=_non_negative_int, default=0, metavar="M",
                        help="test levels per category (default: 0 = keep the split)")
-    build.add_argument("--categories", nargs="+", metavar="CATEGORY",
+    build.add_argument("--categories", nargs="+", metavar="CATEGORY", type=_category,
                        help="categories (default: all seven)")
     build.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
     build.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="DATASET",
@@ -241,6 +241,15 @@ def _envs_value(text: str) -> int | str:
 
 def _positive_int(text: str) -> int:
     return _int_at_least(text, 1)
+
+
+def _category(text: str) -> str:
+    from ninjarl.levels import CATEGORIES
+
+    if text not in CATEGORIES:
+        raise argparse.ArgumentTypeError(f"unknown category {text!r}; expected some of "
+                                         f"{', '.join(CATEGORIES)}")
+    return text
 
 
 def _non_negative_int(text: str) -> int:
@@ -331,12 +340,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.resume is not None:
             resume(args.resume, args.timesteps)
             return 0
-        config = TrainConfig.load(args.config) if args.config else TrainConfig()
-        train(config.with_overrides(
+        settings = dict(
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
             seed=args.seed, out=args.out, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
-            curriculum=CurriculumConfig() if args.curriculum else None))
+            curriculum=CurriculumConfig() if args.curriculum else None)
+        train(TrainConfig.load(args.config, **settings) if args.config
+              else TrainConfig.create(**settings))
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
@@ -348,8 +358,8 @@ def _cmd_bc(args: argparse.Namespace) -> int:
     from ninjarl.train.bc import run_bc
 
     try:
-        config = TrainConfig.load(args.config) if args.config else TrainConfig()
-        config = config.with_overrides(arch=args.arch)
+        config = (TrainConfig.load(args.config, arch=args.arch) if args.config
+                  else TrainConfig.create(arch=args.arch))
         run_bc(args.replays, args.out, arch=config.arch, config=config, epochs=args.epochs,
                value_warmup=args.value_warmup, mirror=args.mirror)
     except ValueError as e:
@@ -359,15 +369,10 @@ def _cmd_bc(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ninjarl.draw import level_image, write_png
+    from ninjarl.sim import load_map_bytes
 
-    from ninjarl.bench.sim_bench import load_map_bytes
-    from ninjarl.draw import render_rgb, write_png
-    from ninjarl.sim import BatchSimulator, build_level
-
-    level = build_level(load_map_bytes(args.map), name=args.map)
-    sim = BatchSimulator([level], np.zeros(1, np.int64))
-    write_png(args.out, render_rgb(level, sim.bank, sim.state, 0))
+    write_png(args.out, level_image(load_map_bytes(args.map), name=args.map))
     print(f"wrote {args.out}")
     return 0
 
@@ -384,12 +389,6 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
     from ninjarl.levels import CATEGORIES, build_dataset, load_dataset
 
     categories = args.categories or list(CATEGORIES)
-    unknown = [c for c in categories if c not in CATEGORIES]
-    if unknown:
-        from ninjarl.sim.errors import FormatError
-
-        raise FormatError(None, "--categories", f"unknown {', '.join(unknown)}; expected some "
-                          f"of {', '.join(CATEGORIES)}")
     exclude: set[str] = set()
     for path in args.exclude:
         exclude |= load_dataset(path).hashes()

@@ -11,8 +11,10 @@
 import gymnasium as gym
 
 from .config import EnvConfig, RewardConfig
-from .engine import Engine, load_level
+from .engine import Engine
+from .make import find_env, make_vec_env, standard_wrappers
 from .ninja_env import NinjaEnv
+from .replay_env import ReplayVecEnv
 from .vec_env import NinjaGymVectorEnv, NinjaVecEnv
 from .wrappers import FrameStack, FrameStackEnv, FrameStackVecEnv
 
@@ -22,4 +24,5 @@ if ENV_ID not in gym.registry:
                  vector_entry_point="ninjarl.env.vec_env:NinjaGymVectorEnv")
 
 __all__ = ["ENV_ID", "Engine", "EnvConfig", "FrameStack", "FrameStackEnv", "FrameStackVecEnv",
-           "NinjaEnv", "NinjaGymVectorEnv", "NinjaVecEnv", "RewardConfig", "load_level"]
+           "NinjaEnv", "NinjaGymVectorEnv", "NinjaVecEnv", "ReplayVecEnv", "RewardConfig",
+           "find_env", "make_vec_env", "standard_wrappers"]

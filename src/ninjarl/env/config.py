@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-OBSERVATION_KEYS = ("player_frame", "global_view", "game_state", "reachability", "graph")
+#: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
-STATE_OBSERVATIONS = ("game_state", "reachability")
-VISION_OBSERVATIONS = ("player_frame", "global_view", "game_state", "reachability")
+VECTOR_KEYS = ("game_state", "reachability")
+OBSERVATION_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph",)
+#: the observation-space keys of "graph"
+GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "graph_edge_mask",
+              "graph_edge_features")
+STATE_OBSERVATIONS = VECTOR_KEYS
+
+
+def space_keys(observations: tuple[str, ...]) -> tuple[str, ...]:
+    """Observation names -> the observation-space keys they produce (``"graph"`` ->
+    :data:`GRAPH_KEYS`)."""
+    out: list[str] = []
+    for key in observations:
+        out.extend(GRAPH_KEYS if key == "graph" else (key,))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -2,296 +2,28 @@
 
 One :class:`Engine` owns a :class:`~ninjarl.sim.BatchSimulator` for N environments and does,
 in compiled loops over all environments at once: actions → frames (action repeat), episode
-ends, rewards (with path-distance shaping), and the vector observations. Images come from
-:mod:`ninjarl.env.render`, reachability from :mod:`ninjarl.nav`. Single and vector envs are
-thin adapters over this class, so the same level and inputs give identical observations in
-both.
+ends, rewards (with path-distance shaping) in :mod:`ninjarl.env.rewards`, the vector
+observations in :mod:`ninjarl.env.observations`, images in :mod:`ninjarl.draw.raster`,
+reachability from :mod:`ninjarl.nav`. Single, vector and replay envs are thin adapters over
+this class, so the same level and inputs give identical observations in all of them.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from os import PathLike
-from pathlib import Path
 
 import numpy as np
 
 from ..nav import analyze_level, build_graph, graph_spec, objective_feature_index, stack_navs
 from ..nav.graph import EXIT_DIST_FEATURE
-from ..sim import BatchSimulator, Level, build_level
-from ..sim._jit import jit
-from ..sim.constants import (DEATH_CAUSES, MAX_JUMP_DURATION, ST_CELEBRATING,
-                             ST_DEAD, ST_DYING, T_DEATH_BALL, T_EXIT_SWITCH, T_MINE,
-                             T_MINI_DRONE, T_SHOVE_THWUMP, T_THWUMP, T_TOGGLE_MINE, T_ZAP_DRONE,
-                             WORLD_H, WORLD_W, GRAVITY_JUMP)
-from ..sim.core import decode_input, episode_over, reset_env, tick
-from ..sim.layout import (AIRBORN, CEIL_NX, CEIL_NY, DEATH_CAUSE, E_ACTIVE, E_STATE, E_X, E_Y,
-                          ES_DOOR_OF, ES_TYPE, FLOOR_BUFFER, FLOOR_NX, FLOOR_NY, GRAVITY,
-                          JUMP_BUFFER, JUMP_DURATION, JUMP_INPUT_OLD, LP_BUFFER, STATE, V_LEVEL,
-                          VX, VY, WALL_BUFFER, WALL_NORMAL, WALLED, X, Y)
+from ..sim import BatchSimulator, LevelSource, load_level
+from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH
+from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
 from .config import EnvConfig
+from .observations import GAME_STATE_SIZE, REACHABILITY_SIZE, game_state_kernel, reachability_kernel
+from .rewards import F_RETURN, I_FRAMES, I_STEPS, I_SWITCH, reset_kernel, step_kernel
 
-LevelSource = Level | bytes | str | PathLike
 LevelSampler = Callable[[int, np.random.Generator], int]
-
-GAME_STATE_SIZE = 32
-REACHABILITY_SIZE = 10
-HAZARD_RANGE = 240.0        # px: hazards further away than 10 cells read as "none"
-SPEED_NORM = 6.0            # px/frame: faster impacts kill, so this spans the useful range
-SUB_CELL = 12.0
-
-# env_f / env_i columns: per-environment episode bookkeeping of the engine
-F_PHI, F_ANCHOR_X, F_ANCHOR_Y, F_RETURN = 0, 1, 2, 3
-I_FRAMES, I_SWITCH, I_ANCHOR_FRAME, I_STEPS = 0, 1, 2, 3
-# lvl_i columns (per level)
-L_SWITCH, L_DOOR = 0, 1
-# reward parameter vector
-R_COMPLETION, R_DEATH, R_SWITCH, R_TIME, R_SCALE, R_MAX_DIST = range(6)
-
-GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
- 0 x / 1056 * 2 - 1            1 y / 600 * 2 - 1
- 2 xspeed / 6 (clipped)        3 yspeed / 6 (clipped)
- 4-9 movement state one-hot: immobile, running, ground sliding, jumping, falling, wall sliding
-10 airborne                   11 touching a wall
-12 last wall normal (-1 left, +1 right, 0 none yet)
-13 jump duration / 45         14 jump input held last frame
-15 jump buffer, 16 floor buffer, 17 wall buffer (frames into the 5-frame window / 5, 0 idle)
-18 launch-pad buffer (/ 4, 0 idle)
-19-20 floor normal x, y       21-22 ceiling normal x, y
-23 jump gravity active (jump held and rising)
-24 time remaining (fraction of the limit)
-25 exit switch activated
-26-27 vector to the current objective (switch, then exit door) / (1056, 600)
-28 path distance to the objective / max_distance (1 if unreachable)
-29-30 vector to the nearest hazard / 240 px (clipped; 0 if none within range)
-31 distance to the nearest hazard / 240 px (1 if none within range)
-Hazards: deadly or arming mines, drones, death balls, thwumps, shove thwumps."""
-
-REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's analysis of the level:
-0 path distance to the exit switch / max_distance (1 if unreachable)
-1 path distance to the exit door / max_distance (1 if unreachable)
-2 path distance to the current objective / max_distance
-3 the switch is reachable from the spawn      4 the exit is reachable from the switch
-5 the ninja's sub-cell is reachable           6 reachable fraction of the level
-7-8 unit direction to the neighbouring sub-cell closest to the objective (0 if none closer)
-9 the objective is reachable from here"""
-
-
-def load_level(source: LevelSource, name: str | None = None) -> Level:
-    """A Level from a Level, raw map bytes or a path to a map file."""
-    if isinstance(source, Level):
-        return source
-    if isinstance(source, (bytes, bytearray)):
-        return build_level(bytes(source), name)
-    path = Path(source)
-    return build_level(path.read_bytes(), name or str(path))
-
-
-@jit
-def _sub_cell(x, y):
-    sx = min(max(int(math.floor(x / SUB_CELL)), 0), 87)
-    sy = min(max(int(math.floor(y / SUB_CELL)), 0), 49)
-    return sx, sy
-
-
-@jit
-def _objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist):
-    lv = st.env_i[n, V_LEVEL]
-    sx, sy = _sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
-    d = dist_exit[lv, sx, sy] if env_i[n, I_SWITCH] != 0 else dist_switch[lv, sx, sy]
-    return min(d, max_dist) if math.isfinite(d) else max_dist
-
-
-@jit
-def _potential(st, n, env_i, dist_switch, dist_exit, rew):
-    d = _objective_distance(st, n, env_i, dist_switch, dist_exit, rew[R_MAX_DIST])
-    return -rew[R_SCALE] * d / rew[R_MAX_DIST]
-
-
-@jit
-def _switch_activated(bank, st, n, lvl_i):
-    e = lvl_i[st.env_i[n, V_LEVEL], L_SWITCH]
-    return e >= 0 and st.ent_i[n, e, E_ACTIVE] == 0
-
-
-@jit
-def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
-    reset_env(bank, st, n, level)
-    env_i[n, I_FRAMES] = 0
-    env_i[n, I_STEPS] = 0
-    env_i[n, I_SWITCH] = 0
-    env_i[n, I_ANCHOR_FRAME] = 0
-    env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
-    env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
-    env_f[n, F_RETURN] = 0.0
-    env_f[n, F_PHI] = _potential(st, n, env_i, dist_switch, dist_exit, rew)
-
-
-@jit
-def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
-    for k in range(ids.shape[0]):
-        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, dist_switch,
-                       dist_exit, rew)
-
-
-@jit
-def step_kernel(bank, st, actions, action_bytes, repeat, max_frames, stuck_frames, stuck_radius,
-                gamma, rew, lvl_i, env_f, env_i, dist_switch, dist_exit, near,
-                rewards, terminated, truncated):
-    """Advance every env by one step of `repeat` frames; write reward and episode flags."""
-    for n in range(actions.shape[0]):
-        h, j = decode_input(action_bytes[actions[n]])
-        frames = 0
-        for _ in range(repeat):
-            tick(bank, st, n, h, j, near)
-            frames += 1
-            if episode_over(st, n):
-                break
-        env_i[n, I_FRAMES] += frames
-        env_i[n, I_STEPS] += 1
-        state = st.ninja_i[n, STATE]
-        won = state == ST_CELEBRATING
-        dead = state == ST_DEAD or state == ST_DYING
-        r = rew[R_TIME] * frames
-        if env_i[n, I_SWITCH] == 0 and _switch_activated(bank, st, n, lvl_i):
-            env_i[n, I_SWITCH] = 1
-            r += rew[R_SWITCH]
-        if won:
-            r += rew[R_COMPLETION]
-        if dead:
-            r += rew[R_DEATH]
-        phi = 0.0 if (won or dead) else _potential(st, n, env_i, dist_switch, dist_exit, rew)
-        r += gamma * phi - env_f[n, F_PHI]
-        env_f[n, F_PHI] = phi
-        env_f[n, F_RETURN] += r
-        rewards[n] = r
-        terminated[n] = won or dead
-        stuck = False
-        if stuck_frames > 0:
-            dx = st.ninja_f[n, X] - env_f[n, F_ANCHOR_X]
-            dy = st.ninja_f[n, Y] - env_f[n, F_ANCHOR_Y]
-            if dx * dx + dy * dy > stuck_radius * stuck_radius:
-                env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
-                env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
-                env_i[n, I_ANCHOR_FRAME] = env_i[n, I_FRAMES]
-            stuck = env_i[n, I_FRAMES] - env_i[n, I_ANCHOR_FRAME] >= stuck_frames
-        truncated[n] = not terminated[n] and (env_i[n, I_FRAMES] >= max_frames or stuck)
-
-
-@jit
-def _clip1(v):
-    return min(max(v, -1.0), 1.0)
-
-
-@jit
-def _buffer_feature(value, window):
-    return 0.0 if value < 0 else (value + 1) / window
-
-
-@jit
-def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_frames,
-                      max_dist, out):
-    """Fill out[k] with the game_state vector of env ids[k] (layout: GAME_STATE_DOC)."""
-    for k in range(ids.shape[0]):
-        n = ids[k]
-        lv = st.env_i[n, V_LEVEL]
-        f = st.ninja_f
-        i = st.ninja_i
-        o = out[k]
-        x = f[n, X]
-        y = f[n, Y]
-        o[0] = _clip1(x / WORLD_W * 2 - 1)
-        o[1] = _clip1(y / WORLD_H * 2 - 1)
-        o[2] = _clip1(f[n, VX] / SPEED_NORM)
-        o[3] = _clip1(f[n, VY] / SPEED_NORM)
-        for s in range(6):
-            o[4 + s] = 1.0 if i[n, STATE] == s else 0.0
-        o[10] = float(i[n, AIRBORN])
-        o[11] = float(i[n, WALLED])
-        o[12] = f[n, WALL_NORMAL]
-        o[13] = min(i[n, JUMP_DURATION] / MAX_JUMP_DURATION, 1.0)
-        o[14] = float(i[n, JUMP_INPUT_OLD])
-        o[15] = _buffer_feature(i[n, JUMP_BUFFER], 5.0)
-        o[16] = _buffer_feature(i[n, FLOOR_BUFFER], 5.0)
-        o[17] = _buffer_feature(i[n, WALL_BUFFER], 5.0)
-        o[18] = _buffer_feature(i[n, LP_BUFFER], 4.0)
-        o[19] = f[n, FLOOR_NX]
-        o[20] = f[n, FLOOR_NY]
-        o[21] = f[n, CEIL_NX]
-        o[22] = f[n, CEIL_NY]
-        o[23] = 1.0 if f[n, GRAVITY] == GRAVITY_JUMP else 0.0
-        o[24] = max(1.0 - env_i[n, I_FRAMES] / max_frames, 0.0)
-        switched = env_i[n, I_SWITCH] != 0
-        o[25] = 1.0 if switched else 0.0
-        target = lvl_i[lv, L_DOOR] if switched else lvl_i[lv, L_SWITCH]
-        if target >= 0:
-            o[26] = _clip1((st.ent_f[n, target, E_X] - x) / WORLD_W)
-            o[27] = _clip1((st.ent_f[n, target, E_Y] - y) / WORLD_H)
-        else:
-            o[26] = 0.0
-            o[27] = 0.0
-        o[28] = _objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist) / max_dist
-        best = HAZARD_RANGE * HAZARD_RANGE
-        hx = 0.0
-        hy = 0.0
-        for e in range(bank.n_ent[lv]):
-            if st.ent_i[n, e, E_ACTIVE] == 0:
-                continue
-            t = bank.ent_si[lv, e, ES_TYPE]
-            if t == T_MINE or t == T_TOGGLE_MINE:
-                if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine
-                    continue
-            elif not (t == T_ZAP_DRONE or t == T_MINI_DRONE or t == T_DEATH_BALL
-                      or t == T_THWUMP or t == T_SHOVE_THWUMP):
-                continue
-            dx = st.ent_f[n, e, E_X] - x
-            dy = st.ent_f[n, e, E_Y] - y
-            d2 = dx * dx + dy * dy
-            if d2 < best:
-                best = d2
-                hx = dx
-                hy = dy
-        o[29] = hx / HAZARD_RANGE
-        o[30] = hy / HAZARD_RANGE
-        o[31] = math.sqrt(best) / HAZARD_RANGE
-
-
-@jit
-def reachability_kernel(st, ids, env_i, reachable, dist_switch, dist_exit, switch_ok, exit_ok,
-                        fraction, max_dist, out):
-    """Fill out[k] with the reachability features of env ids[k] (layout: REACHABILITY_DOC)."""
-    for k in range(ids.shape[0]):
-        n = ids[k]
-        lv = st.env_i[n, V_LEVEL]
-        sx, sy = _sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
-        o = out[k]
-        ds = dist_switch[lv, sx, sy]
-        de = dist_exit[lv, sx, sy]
-        o[0] = min(ds, max_dist) / max_dist if math.isfinite(ds) else 1.0
-        o[1] = min(de, max_dist) / max_dist if math.isfinite(de) else 1.0
-        field = dist_exit if env_i[n, I_SWITCH] != 0 else dist_switch
-        here = field[lv, sx, sy]
-        o[2] = min(here, max_dist) / max_dist if math.isfinite(here) else 1.0
-        o[3] = 1.0 if switch_ok[lv] else 0.0
-        o[4] = 1.0 if exit_ok[lv] else 0.0
-        o[5] = 1.0 if reachable[lv, sx, sy] else 0.0
-        o[6] = fraction[lv]
-        best = here
-        bx = 0
-        by = 0
-        for ox in range(-1, 2):
-            for oy in range(-1, 2):
-                nx = sx + ox
-                ny = sy + oy
-                if 0 <= nx < 88 and 0 <= ny < 50 and field[lv, nx, ny] < best:
-                    best = field[lv, nx, ny]
-                    bx = ox
-                    by = oy
-        norm = math.sqrt(bx * bx + by * by)
-        o[7] = bx / norm if norm > 0 else 0.0
-        o[8] = by / norm if norm > 0 else 0.0
-        o[9] = 1.0 if math.isfinite(here) else 0.0
 
 
 def uniform_sampler(env_index: int, rng: np.random.Generator, n_levels: int) -> int:
@@ -341,6 +73,7 @@ class Engine:
         self._action_bytes = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
         self.env_f = np.zeros((num_envs, 4))
         self.env_i = np.zeros((num_envs, 4), np.int64)
+        self._repeat_frames = np.full(num_envs, config.action_repeat, np.int64)
         self.rewards = np.zeros(num_envs, np.float32)
         self.terminated = np.zeros(num_envs, bool)
         self.truncated = np.zeros(num_envs, bool)
@@ -401,15 +134,55 @@ class Engine:
         return int(self.level_sampler(env_index, self.rng))
 
     def step(self, actions: np.ndarray) -> None:
-        """Advance all envs one step; fills self.rewards / terminated / truncated."""
-        actions = np.asarray(actions, np.int64).reshape(self.num_envs)
-        if actions.min() < 0 or actions.max() > 5:
-            raise ValueError(f"actions must be in 0..5, got {actions}")
+        """Advance all envs one step: each holds its action (0..5) for ``action_repeat``
+        frames. Fills self.rewards / terminated / truncated."""
+        actions = np.asarray(actions, np.int64).reshape(self.num_envs, 1)
+        self._step(actions, self._repeat_frames)
+
+    def step_frames(self, frame_actions: np.ndarray, n_frames: np.ndarray | None = None) -> None:
+        """Advance all envs one step whose frames play given actions: env n plays
+        ``frame_actions[n, f]`` on its frame f (shape [N, F]), for ``n_frames[n]`` frames
+        (default F; the last column is held beyond F). Rewards, episode ends and counters are
+        those of one :meth:`step`, through the same compiled kernel."""
+        frame_actions = np.ascontiguousarray(frame_actions, np.int64)
+        if frame_actions.ndim != 2 or frame_actions.shape[0] != self.num_envs \
+                or frame_actions.shape[1] == 0:
+            raise ValueError(f"frame_actions must have shape ({self.num_envs}, frames >= 1), "
+                             f"got {frame_actions.shape}")
+        if n_frames is None:
+            n_frames = np.full(self.num_envs, frame_actions.shape[1], np.int64)
+        n_frames = np.asarray(n_frames, np.int64).reshape(self.num_envs)
+        if n_frames.min() < 1:
+            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+        self._step(frame_actions, n_frames)
+
+    def _step(self, frame_actions: np.ndarray, n_frames: np.ndarray) -> None:
+        if frame_actions.min() < 0 or frame_actions.max() > 5:
+            raise ValueError(f"actions must be in 0..5, got {frame_actions}")
         c = self.config
-        step_kernel(self.sim.bank, self.sim.state, actions, self._action_bytes,
-                    c.action_repeat, c.max_frames, c.stuck_frames, c.stuck_radius, c.gamma,
-                    self._rew, self._lvl_i, self.env_f, self.env_i, self._dist_switch,
-                    self._dist_exit, self._near, self.rewards, self.terminated, self.truncated)
+        step_kernel(self.sim.bank, self.sim.state, frame_actions, n_frames, self._action_bytes,
+                    c.max_frames, c.stuck_frames, c.stuck_radius, c.gamma, self._rew,
+                    self._lvl_i, self.env_f, self.env_i, self._dist_switch, self._dist_exit,
+                    self._near, self.rewards, self.terminated, self.truncated)
+
+    # ---- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray | dict]:
+        """A copy of everything that decides what the envs do next: the simulator state, the
+        episode bookkeeping and the level-sampling RNG. :meth:`load_state_dict` restores it
+        into an engine built with the same levels, env count and config."""
+        return {"sim": self.sim.state_dict(), "env_f": self.env_f.copy(),
+                "env_i": self.env_i.copy(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`; a mismatched shape is an error naming the array."""
+        self.sim.load_state_dict(state["sim"])
+        for name in ("env_f", "env_i"):
+            target, value = getattr(self, name), np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(f"engine state {name}: shape {value.shape}, this engine has "
+                                 f"{target.shape}")
+            target[...] = value
+        self.rng.bit_generator.state = state["rng"]
 
     # ---- observations and infos -----------------------------------------------------------------
     def observe(self, ids: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from ..sim import LevelSource
 from ..sim.mapfile import bundled_map_path
 from .config import EnvConfig
-from .engine import GAME_STATE_DOC, REACHABILITY_DOC, Engine, LevelSampler, LevelSource
+from .engine import Engine, LevelSampler
+from .observations import GAME_STATE_DOC, REACHABILITY_DOC
 from .spaces import action_space, env_slice, observation_space
 
 

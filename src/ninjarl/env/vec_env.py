@@ -17,8 +17,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
+from ..sim import LevelSource
 from .config import EnvConfig
-from .engine import Engine, LevelSampler, LevelSource
+from .engine import Engine, LevelSampler
 from .ninja_env import default_levels
 from .spaces import action_space, env_slice, observation_space
 
@@ -59,7 +60,7 @@ class NinjaVecEnv(VecEnv):
 
     def step_wait(self):
         engine = self.engine
-        engine.step(self._actions)
+        self._advance()
         obs = engine.observe()
         dones = engine.terminated | engine.truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -74,6 +75,17 @@ class NinjaVecEnv(VecEnv):
             engine.reset(done_ids)
             engine.observe(done_ids)
         return ({k: v.copy() for k, v in obs.items()}, engine.rewards.copy(), dones, infos)
+
+    def _advance(self) -> None:
+        """Run the engine for one step of the actions given to :meth:`step_async`."""
+        self.engine.step(self._actions)
+
+    def state_dict(self) -> dict:
+        """The engine's :meth:`~ninjarl.env.Engine.state_dict` (what checkpoints save)."""
+        return self.engine.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.engine.load_state_dict(state)
 
     def close(self) -> None:
         pass

@@ -73,6 +73,23 @@ class FrameStack:
                 hist[ids, :-1] = hist[ids, 1:]
                 hist[ids, -1] = obs[key][ids]
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of the history of every stacked key ([N, k, ...] per key)."""
+        return {key: history.copy() for key, history in self.history.items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state_dict` saved with the same keys, k and env count; anything
+        else is an error naming the key and both shapes."""
+        if set(state) != set(self.history):
+            raise ValueError(f"frame stack state: keys {sorted(state)}, this stack has "
+                             f"{sorted(self.history)}")
+        for key, history in self.history.items():
+            value = np.asarray(state[key])
+            if value.shape != history.shape:
+                raise ValueError(f"frame stack state {key!r}: shape {value.shape}, this stack "
+                                 f"has {history.shape} (envs, k, ...)")
+            history[...] = value
+
     def observation(self, obs: dict[str, np.ndarray], ids: np.ndarray | None = None) -> dict:
         """`obs` with the stacked keys replaced by their histories (envs `ids`, all by default)."""
         out = {key: (value if ids is None else value[ids]).copy() for key, value in obs.items()}
@@ -116,6 +133,13 @@ class FrameStackVecEnv(VecEnvWrapper):
     def __init__(self, venv: VecEnv, keys: Sequence[str], k: int, padding: str = "zero"):
         self.stack = FrameStack(venv.observation_space, keys, k, venv.num_envs, padding)
         super().__init__(venv, observation_space=self.stack.observation_space)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The frame histories (:meth:`FrameStack.state_dict`)."""
+        return self.stack.state_dict()
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.stack.load_state_dict(state)
 
     def reset(self):
         obs = self.venv.reset()

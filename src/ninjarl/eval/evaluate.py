@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..env import EnvConfig
+from ..env import EnvConfig, make_vec_env
 from ..sim import Level
 
 MAX_PARALLEL = 64
@@ -30,8 +30,6 @@ class EvalResult:
 def evaluate(model, levels: Sequence[Level], categories: Sequence[str], env_config: EnvConfig,
              frame_stack: int = 1, deterministic: bool = True) -> EvalResult:
     """Play one episode on every level (level i in env i of a batch) and report success."""
-    from ..train.envs import make_vec_env
-
     if not levels:
         raise ValueError("evaluate: no levels to evaluate on")
     per_level: dict[str, bool] = {}

@@ -14,11 +14,12 @@ Architectures (:data:`ARCHITECTURES`): ``mlp_baseline``, ``vision_free``, ``loca
 ``gcn``, ``gat``. Observation normalisation lives inside the network
 (:class:`RunningNorm`), so no ``VecNormalize`` is needed and ``PPO.save`` keeps it.
 """
+from ..env.config import GRAPH_KEYS, space_keys
 from .extractors import NinjaExtractor
-from .graph import GRAPH_KEYS, GraphEncoder
+from .graph import GraphEncoder
 from .normalization import RunningNorm
 from .policy import policy_kwargs
-from .registry import ARCHITECTURES, Architecture, get_architecture, space_keys
+from .registry import ARCHITECTURES, Architecture, get_architecture
 
 __all__ = ["ARCHITECTURES", "Architecture", "GRAPH_KEYS", "GraphEncoder", "NinjaExtractor",
            "RunningNorm", "get_architecture", "policy_kwargs", "space_keys"]

@@ -27,9 +27,10 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from .graph import GRAPH_KEYS, GraphEncoder
+from ..env.config import GRAPH_KEYS, IMAGE_KEYS, VECTOR_KEYS
+from .graph import GraphEncoder
 from .normalization import RunningNorm
-from .registry import IMAGE_KEYS, VECTOR_KEYS, Architecture, get_architecture
+from .registry import Architecture, get_architecture
 
 #: (out_channels, kernel, stride) of the image CNNs
 PLAYER_CNN = ((16, 8, 4), (32, 4, 2), (32, 3, 1))      # 84x84 -> 20 -> 9 -> 7

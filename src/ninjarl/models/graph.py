@@ -25,8 +25,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "graph_edge_mask",
-              "graph_edge_features")
 CONVS = ("mean", "attention")
 
 

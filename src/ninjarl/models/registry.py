@@ -13,11 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .graph import CONVS, GRAPH_KEYS
-
-IMAGE_KEYS = ("player_frame", "global_view")
-VECTOR_KEYS = ("game_state", "reachability")
-BRANCH_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph",)
+from ..env.config import OBSERVATION_KEYS, space_keys
+from .graph import CONVS
 
 
 @dataclass(frozen=True)
@@ -49,10 +46,10 @@ class Architecture:
     def __post_init__(self):
         for name in ("observation_keys", "state_hidden", "reach_hidden", "net_arch"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        unknown = [k for k in self.observation_keys if k not in BRANCH_KEYS]
+        unknown = [k for k in self.observation_keys if k not in OBSERVATION_KEYS]
         if unknown or not self.observation_keys:
             raise ValueError(f"Architecture {self.name!r}: unknown or empty observation keys "
-                             f"{unknown or '()'}; choose from {BRANCH_KEYS}")
+                             f"{unknown or '()'}; choose from {OBSERVATION_KEYS}")
         if self.graph_conv not in CONVS:
             raise ValueError(f"Architecture {self.name!r}: graph_conv must be one of {CONVS}")
 
@@ -65,14 +62,6 @@ class Architecture:
         """Every field except name, observation_keys and description."""
         skip = {"name", "observation_keys", "description"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
-
-
-def space_keys(observation_keys: tuple[str, ...]) -> tuple[str, ...]:
-    """EnvConfig observation names -> observation-space keys (``"graph"`` -> ``graph_*``)."""
-    out: list[str] = []
-    for key in observation_keys:
-        out.extend(GRAPH_KEYS if key == "graph" else (key,))
-    return tuple(out)
 
 
 ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (

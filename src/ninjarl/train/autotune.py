@@ -1,8 +1,6 @@
-"""The one way training, evaluation and behaviour cloning build their environments.
-
-:func:`make_vec_env` applies the same wrappers in the same order everywhere (frame stacking,
-then SB3's channels-first image transpose), so a policy always sees observations built by the
-same code path. :func:`autotune_envs` picks the number of environments from measurement.
+"""How many environments to train with, from measurement: :func:`autotune_envs` times the
+rollout (env steps and policy inference) for a few env counts on this machine and takes the
+fastest whose rollout buffer fits in memory. An explicit env count never comes here.
 """
 from __future__ import annotations
 
@@ -10,44 +8,12 @@ import os
 import time
 from collections.abc import Sequence
 
-import numpy as np
-from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
-
-from ..env import EnvConfig, FrameStackVecEnv, NinjaVecEnv
-from ..env.config import IMAGE_KEYS
-from ..env.engine import LevelSampler, LevelSource
+from ..env import EnvConfig, make_vec_env
+from ..sim import LevelSource
 
 AUTOTUNE_CANDIDATES = (16, 32, 64, 128, 256)
 AUTOTUNE_SECONDS = 0.5
 MEMORY_SHARE = 0.25     # of the available memory, for one rollout buffer
-
-
-def make_vec_env(levels: Sequence[LevelSource], num_envs: int, env_config: EnvConfig,
-                 frame_stack: int = 1, level_sampler: LevelSampler | None = None,
-                 seed: int | None = None) -> VecEnv:
-    """A NinjaVecEnv with the :func:`standard_wrappers`."""
-    return standard_wrappers(NinjaVecEnv(levels, num_envs=num_envs, config=env_config,
-                                         level_sampler=level_sampler, seed=seed), frame_stack)
-
-
-def standard_wrappers(venv: VecEnv, frame_stack: int) -> VecEnv:
-    """The wrappers every policy's observations go through, in this order: frame stacking of
-    every observation key (when ``frame_stack > 1``, zero padding), then images transposed to
-    channels-first."""
-    if frame_stack > 1:
-        venv = FrameStackVecEnv(venv, list(venv.observation_space.spaces), frame_stack)
-    if any(is_image_space(venv.observation_space[k], check_channels=False)
-           for k in IMAGE_KEYS if k in venv.observation_space.spaces):
-        venv = VecTransposeImage(venv)
-    return venv
-
-
-def ninja_env(venv: VecEnv) -> NinjaVecEnv:
-    """The NinjaVecEnv inside the standard wrappers."""
-    while not isinstance(venv, NinjaVecEnv):
-        venv = venv.venv
-    return venv
 
 
 def available_cores() -> int:
@@ -99,12 +65,3 @@ def _available_memory_bytes() -> int:
     except OSError:
         pass
     return 0
-
-
-def random_policy(action_space, seed: int = 0):
-    rng = np.random.default_rng(seed)
-
-    def act(obs):
-        n = len(next(iter(obs.values())))
-        return rng.integers(action_space.n, size=n)
-    return act

@@ -3,13 +3,12 @@
 Dataset
 -------
 :func:`build_bc_dataset` replays every recorded run through the environment code the agent
-trains with: a :class:`~ninjarl.env.NinjaVecEnv` engine built from the run's
-:class:`~ninjarl.env.EnvConfig` (same observation keys, ``max_frames``, reward settings), the
-same :class:`~ninjarl.env.wrappers.FrameStackVecEnv` (zero padding, pushed once per env step)
-and SB3's :class:`~stable_baselines3.common.vec_env.VecTransposeImage`, applied in the order
-:func:`ninjarl.train.envs.make_vec_env` applies them. Each replay's map is its own level.
-Sample ``t`` of a replay is the observation the agent would see *before* its step ``t``,
-labelled with the action taken at that step.
+trains with: a :class:`~ninjarl.env.ReplayVecEnv` (the training env's engine and step kernel,
+built from the run's :class:`~ninjarl.env.EnvConfig`: same observation keys, ``max_frames``,
+rewards) inside the same :func:`~ninjarl.env.standard_wrappers` as every training and
+evaluation env (frame stacking with zero padding, then SB3's channels-first transpose). Each
+replay's map is its own level. Sample ``t`` of a replay is the observation the agent would see
+*before* its step ``t``, labelled with the action taken at that step.
 
 How per-frame human inputs become per-step labels. A replay holds one input byte per frame;
 an env step holds one action for ``k = action_repeat`` frames. The byte of a frame maps to
@@ -18,12 +17,10 @@ the action with the same horizontal direction and jump bit (the inverse of
 
 * ``k == 1``: step ``t`` plays input ``t``; the label is that input's action.
 * ``k > 1``: the simulator still advances frame by frame with the human's exact inputs, so
-  the trajectory is the human's and every observation is one the human really saw. A sample
-  is emitted at every step boundary (after ``t * k`` frames): the engine's own ``observe`` at
-  that moment, pushed once into the frame stack. Its label is the **most frequent action
-  among the next k input frames; ties go to the action that occurs first in the block**.
-  The last block may be shorter than ``k`` (the replay wins mid-step, as an env step also
-  stops at the end of an episode).
+  the trajectory is the human's and every observation is one the human really saw. Each env
+  step plays the next block of k input frames; its sample is the observation before it, and
+  its label is the **most frequent action among the block's frames; ties go to the action
+  that occurs first in the block**. The last block may be shorter than ``k``.
 
 The human's idle start is simulated but not emitted: samples begin at the first step whose
 label is not noop. Before it the ninja stands untouched at its spawn (players wait a median of
@@ -34,13 +31,12 @@ before this rule: ``mlp_baseline`` fine-tuned from such a BC model won 100% of h
 ``step_index`` keeps counting env steps from the reset, so sample ``(replay, t)`` is always the
 observation after ``t`` steps.
 
-Emission stops when the episode ends as the training env would end it: a win or death
-(after the frame that causes it) or the frame limit ``max_frames`` at a step boundary. The
-``stuck_frames`` truncation is not applied to demonstrations (a human pause is not a failure).
+Emission stops when the episode ends, as the env ends it: a win or death (after the frame
+that causes it) or the frame limit ``max_frames``. The ``stuck_frames`` truncation is off for
+demonstrations (a human pause is not a failure).
 
-Each sample also carries the env's reward for its step (the formula of the engine's step
-kernel, with the run's shaping scale and discount) and the discounted return from that step
-to the end of the demonstration, the targets of the optional value warm-up.
+Each sample also carries the env's reward for its step and the discounted return from that
+step to the end of the demonstration, the targets of the optional value warm-up.
 
 Train and validation splits are by replay, never by frame: the replay file names (sorted) are
 shuffled with ``seed`` and the first ``round(val_fraction * n)`` (at least one when there are
@@ -93,14 +89,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..env import EnvConfig, NinjaVecEnv
-from ..env.engine import F_PHI, I_SWITCH
+
+from ..atomic import save_npz, write_json
+from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
 from ..sim.replay import decode_inputs, read_replay
-from ..atomic import save_npz, write_json
 from .config import TrainConfig
-from .envs import standard_wrappers
 
 FORMAT_VERSION = 2
 NOOP = 0
@@ -126,72 +121,6 @@ def block_label(actions: np.ndarray) -> int:
     counts = np.bincount(actions, minlength=6)
     best = counts.max()
     return int(next(a for a in actions if counts[a] == best))
-
-
-# ---- replay-driven environment --------------------------------------------------------------
-
-class ReplayVecEnv(NinjaVecEnv):
-    """One environment on one level whose steps play recorded frames.
-
-    ``step(frame_actions)`` takes the per-frame actions of one step's block (length 1..k) and
-    advances the engine frame by frame (stopping after a frame that ends the episode), then
-    observes once. The engine runs with ``action_repeat=1`` so it can take a new input every
-    frame; observations do not depend on the action repeat, and the reward of the block is
-    computed as the engine's step kernel computes it for one step of the run's config.
-    Episodes never auto-reset (``dones`` stay False); the caller reads :attr:`terminated`,
-    :attr:`won` and :attr:`truncated` instead.
-    """
-
-    def __init__(self, level: bytes, config: EnvConfig):
-        # one frame per engine step; the potential keeps the run's shaping scale. gamma=1
-        # only affects the engine's per-frame rewards (unused, and it keeps the config's
-        # reward check valid for the per-frame step count); observations use neither.
-        frame_config = replace(config, action_repeat=1, stuck_frames=0, gamma=1.0,
-                               reward=replace(config.reward, shaping_scale=config.shaping_scale))
-        super().__init__([level], num_envs=1, config=frame_config,
-                         level_sampler=lambda env_index, rng: 0, seed=0)
-        self.step_config = config
-        self.terminated = False
-        self.won = False
-        self.truncated = False
-        self.frames = 0
-        self._block = np.zeros(0, np.int64)
-
-    def reset(self):
-        self.terminated = self.won = self.truncated = False
-        self.frames = 0
-        return super().reset()
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._block = np.asarray(actions, np.int64).reshape(-1)
-
-    def step_wait(self):
-        engine, config = self.engine, self.step_config
-        if self.terminated or self.truncated:
-            raise RuntimeError("ReplayVecEnv: the episode is over")
-        phi_before = float(engine.env_f[0, F_PHI])
-        switch_before = bool(engine.env_i[0, I_SWITCH])
-        frames = 0
-        for action in self._block:
-            engine.step(np.array([action], np.int64))
-            frames += 1
-            if engine.terminated[0]:
-                break
-        self.frames += frames
-        info = engine.info(0)
-        won = bool(info["is_success"])
-        dead = bool(engine.terminated[0]) and not won
-        r = config.reward
-        reward = r.time_per_frame * frames
-        if not switch_before and engine.env_i[0, I_SWITCH]:
-            reward += r.switch
-        reward += r.completion * won + r.death * dead
-        reward += config.gamma * float(engine.env_f[0, F_PHI]) - phi_before
-        self.terminated = bool(engine.terminated[0])
-        self.won = won
-        self.truncated = not self.terminated and self.frames >= config.max_frames
-        obs = {k: v.copy() for k, v in engine.observe().items()}
-        return obs, np.array([reward], np.float32), np.zeros(1, bool), [{}]
 
 
 @dataclass
@@ -220,15 +149,22 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
     obs = venv.reset()
     observations: dict[str, list[np.ndarray]] = {key: [] for key in obs}
     actions, rewards = [], []
+    outcome = "ongoing"
     for start in range(0, len(frame_actions), k):
         block = frame_actions[start:start + k]
         for key, value in obs.items():
             observations[key].append(value[0])
         actions.append(block_label(block))
-        obs, reward, _, _ = venv.step(block)
+        obs, reward, dones, infos = venv.step(block)
         rewards.append(float(reward[0]))
-        if inner.terminated or inner.truncated:
+        if dones[0]:
+            info = infos[0]
+            outcome = ("won" if info["is_success"] else
+                       "truncated" if info["TimeLimit.truncated"] else "dead")
+            frames = info["frames"]
             break
+    else:
+        frames = inner.engine.info(0)["frames"]
     rewards_arr = np.array(rewards, np.float32)
     returns = np.zeros(len(rewards), np.float32)
     running = 0.0
@@ -242,11 +178,7 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
     out.update(actions=actions_arr[first:], rewards=rewards_arr[first:],
                returns=returns[first:],
                step_index=np.arange(first, len(actions_arr), dtype=np.int64))
-    if inner.terminated:
-        outcome = "won" if inner.won else "dead"
-    else:
-        outcome = "truncated" if inner.truncated else "ongoing"
-    return ReplayRun(out, outcome, inner.frames)
+    return ReplayRun(out, outcome, frames)
 
 
 # ---- dataset --------------------------------------------------------------------------------
@@ -361,8 +293,7 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
                      seed: int = 0, log: Callable[[str], None] | None = None,
                      mirror: bool = False) -> BCDataset:
     """The BC dataset of ``replay_paths`` for the observations of ``train_config`` (its
-    ``env`` config and ``frame_stack``; pass a config resolved by
-    :func:`ninjarl.train.ppo.resolve_config` so the observation keys are the architecture's),
+    ``env`` config, whose observation keys are its architecture's, and ``frame_stack``),
     from ``cache_dir`` when an identical build is cached there. ``mirror`` adds the mirror
     image of every training replay whose mirrored run ends like the original."""
     paths = sorted(map(Path, replay_paths), key=lambda p: p.name)
@@ -563,8 +494,7 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
 
 def build_bc_model(config: TrainConfig, level: bytes):
     """A PPO built by :func:`~ninjarl.train.ppo.build_model` on a one-env
-    :func:`~ninjarl.train.envs.make_vec_env` of ``level`` (only its spaces matter)."""
-    from .envs import make_vec_env
+    :func:`~ninjarl.env.make_vec_env` of ``level`` (only its spaces matter)."""
     from .ppo import build_model
     venv = make_vec_env([level], 1, config.env, config.frame_stack, seed=config.seed)
     with warnings.catch_warnings():         # a one-env model warns about its batch size
@@ -589,9 +519,8 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     from ..eval import evaluate
     from ..sim import build_level
     from .checkpoint import save_checkpoint
-    from .ppo import resolve_config
     out_dir = Path(out_dir)
-    config = resolve_config(replace(config or TrainConfig(arch=arch), out=str(out_dir)))
+    config = replace(config or TrainConfig(arch=arch), out=str(out_dir))
     paths = sorted(Path(replays_dir).glob("*.replay"))
     if not paths:
         raise ValueError(f"{replays_dir}: no *.replay files")

@@ -1,4 +1,4 @@
-"""SB3 callbacks of a training run: per-category metrics with a progress line, and periodic
+"""SB3 callbacks of a training run: per-category metrics with a progress bar, and periodic
 work (checkpoints, held-out evaluation) between updates."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
 
 WINDOW = 100
 
@@ -17,9 +18,11 @@ class MetricsCallback(BaseCallback):
     """Counts every finished episode once, under the category of the level it played (and
     reports it to the curriculum, if any), logs
     ``rollout/success_rate/<category>``, ``rollout/episodes`` and ``time/update_seconds`` (the
-    previous PPO update), and prints a progress line (steps, steps/s, episodes, success)."""
+    previous PPO update), and shows a progress bar (steps of the run's total, steps/s,
+    episodes, recent success). The last rollout may overshoot the total by part of a rollout;
+    the bar stops at 100% and the final log line gives the exact step count."""
 
-    def __init__(self, categories: Sequence[str], total_timesteps: int, stream=sys.stderr,
+    def __init__(self, categories: Sequence[str], total_timesteps: int, stream=None,
                  curriculum=None):
         super().__init__()
         self.curriculum = curriculum
@@ -29,14 +32,14 @@ class MetricsCallback(BaseCallback):
         self.results: dict[str, deque] = defaultdict(lambda: deque(maxlen=WINDOW))
         self.recent: deque = deque(maxlen=WINDOW)
         self.episodes = 0
-        self._t0 = time.perf_counter()
-        self._steps0 = 0
         self._rollout_end = None
         self.update_seconds: list[float] = []
+        self._bar: tqdm | None = None
 
     def _on_training_start(self) -> None:
-        self._t0 = time.perf_counter()
-        self._steps0 = self.num_timesteps
+        self._bar = tqdm(total=self.total, initial=min(self.num_timesteps, self.total),
+                         unit="step", unit_scale=True, file=self.stream or sys.stderr, dynamic_ncols=True,
+                         mininterval=1.0)
 
     def _on_rollout_start(self) -> None:
         if self._rollout_end is not None:         # an update ran since the last rollout
@@ -61,16 +64,16 @@ class MetricsCallback(BaseCallback):
         if self.curriculum is not None:
             for key, value in self.curriculum.stats().items():
                 self.logger.record(key, value)
-        done = self.num_timesteps
-        rate = (done - self._steps0) / max(time.perf_counter() - self._t0, 1e-9)
         success = float(np.mean(self.recent)) if self.recent else 0.0
-        print(f"\r[{100 * min(done / self.total, 1):5.1f}%] {done:,}/{self.total:,} steps | "
-              f"{rate:,.0f} steps/s | {self.episodes:,} episodes | success {success:.2f}",
-              end="", file=self.stream, flush=True)
+        if self._bar is not None:
+            self._bar.update(min(self.num_timesteps, self.total) - self._bar.n)
+            self._bar.set_postfix_str(f"{self.episodes:,} episodes, success {success:.2f}")
         self._rollout_end = time.perf_counter()
 
     def _on_training_end(self) -> None:
-        print(file=self.stream, flush=True)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def state(self) -> dict:
         return {"episodes": self.episodes, "results": {k: list(v) for k, v in self.results.items()},

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from ..atomic import replace_dir
+from ..env import FrameStackVecEnv, NinjaVecEnv, find_env
 from .config import TrainConfig
-from .envs import ninja_env
 
 CHECKPOINT_FILES = ("config.json", "policy.pt", "optimizer.pt", "trainer.json", "rng.pt")
 
@@ -54,18 +54,18 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
         }
         arrays = {"numpy_rng_keys": np_state[1]}
         if with_env_state and model.env is not None:
-            engine = ninja_env(model.env).engine
-            trainer["env_rng"] = engine.rng.bit_generator.state
-            for name, array in engine.sim.state._asdict().items():
+            env_state = find_env(model.env, NinjaVecEnv).state_dict()
+            trainer["env_rng"] = env_state["rng"]
+            for name, array in env_state["sim"].items():
                 arrays[f"sim_{name}"] = array
-            arrays["engine_env_f"] = engine.env_f
-            arrays["engine_env_i"] = engine.env_i
+            arrays["engine_env_f"] = env_state["env_f"]
+            arrays["engine_env_i"] = env_state["env_i"]
             for key, value in (model._last_obs or {}).items():
                 arrays[f"last_obs_{key}"] = value
             arrays["last_episode_starts"] = model._last_episode_starts
-            stack = _frame_stack(model.env)
+            stack = find_env(model.env, FrameStackVecEnv)
             if stack is not None:
-                for key, history in stack.history.items():
+                for key, history in stack.state_dict().items():
                     arrays[f"stack_{key}"] = history
         (tmp / "trainer.json").write_text(json.dumps(trainer, default=_json_default))
         np.savez(tmp / "env_state.npz", **arrays)
@@ -84,15 +84,6 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in trainer.json")
-
-
-def _frame_stack(venv):
-    from ..env import FrameStackVecEnv
-    while venv is not None:
-        if isinstance(venv, FrameStackVecEnv):
-            return venv.stack
-        venv = getattr(venv, "venv", None)
-    return None
 
 
 def read_checkpoint(path: str | Path) -> tuple[TrainConfig, dict]:
@@ -137,17 +128,15 @@ def restore_training(path: str | Path, model) -> dict:
     np.random.set_state((name, arrays["numpy_rng_keys"], pos, has_gauss, cached))
     torch.set_rng_state(load_weights(path, "rng.pt")["torch"])
     if "env_rng" in trainer and model.env is not None:
-        engine = ninja_env(model.env).engine
-        engine.rng.bit_generator.state = trainer["env_rng"]
-        for name, array in engine.sim.state._asdict().items():
-            array[...] = arrays[f"sim_{name}"]
-        engine.env_f[...] = arrays["engine_env_f"]
-        engine.env_i[...] = arrays["engine_env_i"]
+        find_env(model.env, NinjaVecEnv).load_state_dict({
+            "sim": {k.removeprefix("sim_"): v for k, v in arrays.items() if k.startswith("sim_")},
+            "env_f": arrays["engine_env_f"], "env_i": arrays["engine_env_i"],
+            "rng": trainer["env_rng"]})
         model._last_obs = {k.removeprefix("last_obs_"): v for k, v in arrays.items()
                            if k.startswith("last_obs_")}
         model._last_episode_starts = arrays["last_episode_starts"]
-        stack = _frame_stack(model.env)
+        stack = find_env(model.env, FrameStackVecEnv)
         if stack is not None:
-            for key in stack.history:
-                stack.history[key][...] = arrays[f"stack_{key}"]
+            stack.load_state_dict({k.removeprefix("stack_"): v for k, v in arrays.items()
+                                   if k.startswith("stack_")})
     return trainer["extra"]

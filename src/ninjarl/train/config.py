@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..env.config import EnvConfig
+from ..models import get_architecture
 from .curriculum import CurriculumConfig
 
 
@@ -78,7 +79,7 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
-    env: EnvConfig = field(default_factory=EnvConfig)
+    env: EnvConfig | None = None
 
     def __post_init__(self):
         if self.timesteps < 1:
@@ -88,9 +89,27 @@ class TrainConfig:
                              f"got {self.envs!r}")
         if self.frame_stack < 1:
             raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
-        if self.env.gamma != self.ppo.gamma:
-            raise ValueError(f"TrainConfig: env.gamma ({self.env.gamma}) must equal ppo.gamma "
-                             f"({self.ppo.gamma}); the shaping discount is the learner's")
+        object.__setattr__(self, "env", self._reconciled_env())
+
+    def _reconciled_env(self) -> EnvConfig:
+        """The one place where the env settings meet the rest of the run: what the
+        architecture (observation keys) and PPO (discount, also the shaping discount) decide is
+        filled in where ``env`` leaves it out, and where ``env`` states it, it must agree."""
+        decided = {"observations": get_architecture(self.arch).observation_keys,
+                   "gamma": self.ppo.gamma}
+        env = self.env
+        if env is None or isinstance(env, dict):
+            env = EnvConfig.from_dict({**decided, **(env or {})})
+        if tuple(env.observations) != decided["observations"]:
+            raise ValueError(f"TrainConfig: env.observations {list(env.observations)} disagree "
+                             f"with architecture {self.arch!r}, which reads "
+                             f"{list(decided['observations'])}; leave env.observations out "
+                             "to use the architecture's")
+        if env.gamma != self.ppo.gamma:
+            raise ValueError(f"TrainConfig: env.gamma ({env.gamma}) must equal ppo.gamma "
+                             f"({self.ppo.gamma}); the shaping discount is the learner's. "
+                             "Leave env.gamma out to use ppo.gamma")
+        return env
 
     @property
     def effective_ppo(self) -> PPOConfig:
@@ -116,9 +135,8 @@ class TrainConfig:
         finetune = FinetuneConfig(**_only(data.pop("finetune", {}), FinetuneConfig,
                                           f"{source}: finetune"))
         env_data = dict(data.pop("env", {}))
-        env_data.setdefault("gamma", ppo.gamma)
-        env_data.pop("shaping_scale", None)
-        env = EnvConfig.from_dict(_only(env_data, EnvConfig, f"{source}: env"))
+        env_data.pop("shaping_scale", None)         # derived, written for readers only
+        env = _only(env_data, EnvConfig, f"{source}: env")
         curriculum = data.pop("curriculum", None)
         if curriculum is not None:
             curriculum = CurriculumConfig.from_dict(
@@ -126,7 +144,10 @@ class TrainConfig:
         return cls(ppo=ppo, finetune=finetune, curriculum=curriculum, env=env, **data)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path, **overrides) -> "TrainConfig":
+        """Read a config file; ``overrides`` (None values ignored) replace its top-level
+        settings before anything is derived from them (an ``arch`` given here decides the
+        observation keys just as one in the file would)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -134,11 +155,16 @@ class TrainConfig:
             raise ValueError(f"{path}: cannot read the config: {e}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: the config must be a JSON object")
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(data | _given(overrides), str(path))
 
-    def with_overrides(self, **overrides) -> "TrainConfig":
-        """A copy with the given top-level settings replaced (None values are ignored)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+    @classmethod
+    def create(cls, **settings) -> "TrainConfig":
+        """A config from top-level settings (None values ignored), e.g. from the CLI."""
+        return cls(**_given(settings))
+
+
+def _given(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if v is not None}
 
 
 def _only(data: dict, cls, source: str) -> dict:

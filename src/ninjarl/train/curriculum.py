@@ -14,7 +14,7 @@ checkpoints and is restored exactly on resume.
 Usage::
 
     curriculum = Curriculum(CurriculumConfig(), [entry.category for entry in levels])
-    env = make_env(..., level_sampler=curriculum.sample)
+    venv = make_vec_env(levels, n, env_config, level_sampler=curriculum.sample)
     ...                                           # for every finished episode:
     curriculum.record(info["level_index"], bool(info["is_success"]))
 """

@@ -14,14 +14,15 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import set_random_seed
 
 from ..atomic import write_json
+from ..env import make_vec_env
 from ..eval import evaluate
-from ..models import get_architecture, policy_kwargs
+from ..models import policy_kwargs
 from ..sim import Level, build_level
+from .autotune import autotune_envs, available_cores
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .curriculum import Curriculum
-from .envs import autotune_envs, available_cores, make_vec_env
 from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
@@ -82,18 +83,16 @@ def build_model(config: TrainConfig, venv) -> PPO:
                tensorboard_log=config.out or None)
 
 
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """Fill in what the architecture decides: its observation keys, and a run directory."""
-    arch = get_architecture(config.arch)
-    env = replace(config.env, observations=arch.observation_keys, gamma=config.ppo.gamma)
-    out = config.out or f"runs/{arch.name}-{config.levels.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return replace(config, env=env, out=out)
+def default_run_dir(config: TrainConfig) -> str:
+    """``runs/<arch>-<levels>-<time>``: where a run without ``--out`` goes."""
+    return (f"runs/{config.arch}-{config.levels.replace('/', '_')}-"
+            f"{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def train(config: TrainConfig, log=print) -> dict:
     """Run a new training run; returns the final evaluation document (also written to
     ``<out>/eval.json``)."""
-    config = resolve_config(config)
+    config = replace(config, out=config.out or default_run_dir(config))
     out = Path(config.out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"run directory {out} is not empty; use --resume {out} to continue "

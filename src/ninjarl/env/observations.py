@@ -1,0 +1,200 @@
+"""The vector observations: ``game_state`` (physics of the ninja and the way to its
+objective) and ``reachability`` (from the level's navigation analysis), computed for many
+environments per compiled call. Index-by-index layouts: :data:`GAME_STATE_DOC`,
+:data:`REACHABILITY_DOC`. Images come from :mod:`ninjarl.draw.raster`.
+"""
+from __future__ import annotations
+
+import math
+
+from ..nav._kernels import NX, NY, sub_cell
+from ..sim._jit import jit
+from ..sim.constants import (
+    GRAVITY_JUMP,
+    MAX_JUMP_DURATION,
+    T_DEATH_BALL,
+    T_MINE,
+    T_MINI_DRONE,
+    T_SHOVE_THWUMP,
+    T_THWUMP,
+    T_TOGGLE_MINE,
+    T_ZAP_DRONE,
+    WORLD_H,
+    WORLD_W,
+)
+from ..sim.layout import (
+    AIRBORN,
+    CEIL_NX,
+    CEIL_NY,
+    E_ACTIVE,
+    E_STATE,
+    E_X,
+    E_Y,
+    ES_TYPE,
+    FLOOR_BUFFER,
+    FLOOR_NX,
+    FLOOR_NY,
+    GRAVITY,
+    JUMP_BUFFER,
+    JUMP_DURATION,
+    JUMP_INPUT_OLD,
+    LP_BUFFER,
+    STATE,
+    V_LEVEL,
+    VX,
+    VY,
+    WALL_BUFFER,
+    WALL_NORMAL,
+    WALLED,
+    X,
+    Y,
+)
+from .rewards import I_FRAMES, I_SWITCH, L_DOOR, L_SWITCH, objective_distance
+
+GAME_STATE_SIZE = 32
+REACHABILITY_SIZE = 10
+HAZARD_RANGE = 240.0        # px: hazards further away than 10 cells read as "none"
+SPEED_NORM = 6.0            # px/frame: faster impacts kill, so this spans the useful range
+
+GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
+ 0 x / 1056 * 2 - 1            1 y / 600 * 2 - 1
+ 2 xspeed / 6 (clipped)        3 yspeed / 6 (clipped)
+ 4-9 movement state one-hot: immobile, running, ground sliding, jumping, falling, wall sliding
+10 airborne                   11 touching a wall
+12 last wall normal (-1 left, +1 right, 0 none yet)
+13 jump duration / 45         14 jump input held last frame
+15 jump buffer, 16 floor buffer, 17 wall buffer (frames into the 5-frame window / 5, 0 idle)
+18 launch-pad buffer (/ 4, 0 idle)
+19-20 floor normal x, y       21-22 ceiling normal x, y
+23 jump gravity active (jump held and rising)
+24 time remaining (fraction of the limit)
+25 exit switch activated
+26-27 vector to the current objective (switch, then exit door) / (1056, 600)
+28 path distance to the objective / max_distance (1 if unreachable)
+29-30 vector to the nearest hazard / 240 px (clipped; 0 if none within range)
+31 distance to the nearest hazard / 240 px (1 if none within range)
+Hazards: deadly or arming mines, drones, death balls, thwumps, shove thwumps."""
+
+REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's analysis of the level:
+0 path distance to the exit switch / max_distance (1 if unreachable)
+1 path distance to the exit door / max_distance (1 if unreachable)
+2 path distance to the current objective / max_distance
+3 the switch is reachable from the spawn      4 the exit is reachable from the switch
+5 the ninja's sub-cell is reachable           6 reachable fraction of the level
+7-8 unit direction to the neighbouring sub-cell closest to the objective (0 if none closer)
+9 the objective is reachable from here"""
+
+
+@jit
+def _clip1(v):
+    return min(max(v, -1.0), 1.0)
+
+
+@jit
+def _buffer_feature(value, window):
+    return 0.0 if value < 0 else (value + 1) / window
+
+
+@jit
+def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_frames,
+                      max_dist, out):
+    """Fill out[k] with the game_state vector of env ids[k] (layout: GAME_STATE_DOC)."""
+    for k in range(ids.shape[0]):
+        n = ids[k]
+        lv = st.env_i[n, V_LEVEL]
+        f = st.ninja_f
+        i = st.ninja_i
+        o = out[k]
+        x = f[n, X]
+        y = f[n, Y]
+        o[0] = _clip1(x / WORLD_W * 2 - 1)
+        o[1] = _clip1(y / WORLD_H * 2 - 1)
+        o[2] = _clip1(f[n, VX] / SPEED_NORM)
+        o[3] = _clip1(f[n, VY] / SPEED_NORM)
+        for s in range(6):
+            o[4 + s] = 1.0 if i[n, STATE] == s else 0.0
+        o[10] = float(i[n, AIRBORN])
+        o[11] = float(i[n, WALLED])
+        o[12] = f[n, WALL_NORMAL]
+        o[13] = min(i[n, JUMP_DURATION] / MAX_JUMP_DURATION, 1.0)
+        o[14] = float(i[n, JUMP_INPUT_OLD])
+        o[15] = _buffer_feature(i[n, JUMP_BUFFER], 5.0)
+        o[16] = _buffer_feature(i[n, FLOOR_BUFFER], 5.0)
+        o[17] = _buffer_feature(i[n, WALL_BUFFER], 5.0)
+        o[18] = _buffer_feature(i[n, LP_BUFFER], 4.0)
+        o[19] = f[n, FLOOR_NX]
+        o[20] = f[n, FLOOR_NY]
+        o[21] = f[n, CEIL_NX]
+        o[22] = f[n, CEIL_NY]
+        o[23] = 1.0 if f[n, GRAVITY] == GRAVITY_JUMP else 0.0
+        o[24] = max(1.0 - env_i[n, I_FRAMES] / max_frames, 0.0)
+        switched = env_i[n, I_SWITCH] != 0
+        o[25] = 1.0 if switched else 0.0
+        target = lvl_i[lv, L_DOOR] if switched else lvl_i[lv, L_SWITCH]
+        if target >= 0:
+            o[26] = _clip1((st.ent_f[n, target, E_X] - x) / WORLD_W)
+            o[27] = _clip1((st.ent_f[n, target, E_Y] - y) / WORLD_H)
+        else:
+            o[26] = 0.0
+            o[27] = 0.0
+        o[28] = objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist) / max_dist
+        best = HAZARD_RANGE * HAZARD_RANGE
+        hx = 0.0
+        hy = 0.0
+        for e in range(bank.n_ent[lv]):
+            if st.ent_i[n, e, E_ACTIVE] == 0:
+                continue
+            t = bank.ent_si[lv, e, ES_TYPE]
+            if t == T_MINE or t == T_TOGGLE_MINE:
+                if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine
+                    continue
+            elif not (t == T_ZAP_DRONE or t == T_MINI_DRONE or t == T_DEATH_BALL
+                      or t == T_THWUMP or t == T_SHOVE_THWUMP):
+                continue
+            dx = st.ent_f[n, e, E_X] - x
+            dy = st.ent_f[n, e, E_Y] - y
+            d2 = dx * dx + dy * dy
+            if d2 < best:
+                best = d2
+                hx = dx
+                hy = dy
+        o[29] = hx / HAZARD_RANGE
+        o[30] = hy / HAZARD_RANGE
+        o[31] = math.sqrt(best) / HAZARD_RANGE
+
+
+@jit
+def reachability_kernel(st, ids, env_i, reachable, dist_switch, dist_exit, switch_ok, exit_ok,
+                        fraction, max_dist, out):
+    """Fill out[k] with the reachability features of env ids[k] (layout: REACHABILITY_DOC)."""
+    for k in range(ids.shape[0]):
+        n = ids[k]
+        lv = st.env_i[n, V_LEVEL]
+        sx, sy = sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
+        o = out[k]
+        ds = dist_switch[lv, sx, sy]
+        de = dist_exit[lv, sx, sy]
+        o[0] = min(ds, max_dist) / max_dist if math.isfinite(ds) else 1.0
+        o[1] = min(de, max_dist) / max_dist if math.isfinite(de) else 1.0
+        field = dist_exit if env_i[n, I_SWITCH] != 0 else dist_switch
+        here = field[lv, sx, sy]
+        o[2] = min(here, max_dist) / max_dist if math.isfinite(here) else 1.0
+        o[3] = 1.0 if switch_ok[lv] else 0.0
+        o[4] = 1.0 if exit_ok[lv] else 0.0
+        o[5] = 1.0 if reachable[lv, sx, sy] else 0.0
+        o[6] = fraction[lv]
+        best = here
+        bx = 0
+        by = 0
+        for ox in range(-1, 2):
+            for oy in range(-1, 2):
+                nx = sx + ox
+                ny = sy + oy
+                if 0 <= nx < NX and 0 <= ny < NY and field[lv, nx, ny] < best:
+                    best = field[lv, nx, ny]
+                    bx = ox
+                    by = oy
+        norm = math.sqrt(bx * bx + by * by)
+        o[7] = bx / norm if norm > 0 else 0.0
+        o[8] = by / norm if norm > 0 else 0.0
+        o[9] = 1.0 if math.isfinite(here) else 0.0

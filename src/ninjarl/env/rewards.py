@@ -1,0 +1,118 @@
+"""Episode kernels of the environment: starting an episode, and one step of every env with
+its reward, termination and truncation. Compiled loops over all environments at once.
+
+The per-environment bookkeeping lives in two arrays owned by the :class:`~ninjarl.env.Engine`:
+``env_f`` (float columns ``F_*``) and ``env_i`` (integer columns ``I_*``); ``lvl_i`` holds per
+level the entity index of the exit switch and its door (``L_*``), ``rew`` the reward
+parameters (``R_*``). The reward is documented in :class:`~ninjarl.env.config.RewardConfig`.
+"""
+from __future__ import annotations
+
+import math
+
+from ..nav._kernels import sub_cell
+from ..sim._jit import jit
+from ..sim.constants import ST_CELEBRATING, ST_DEAD, ST_DYING
+from ..sim.core import decode_input, episode_over, reset_env, tick
+from ..sim.layout import E_ACTIVE, STATE, V_LEVEL, X, Y
+
+# env_f / env_i columns: per-environment episode bookkeeping of the engine
+F_PHI, F_ANCHOR_X, F_ANCHOR_Y, F_RETURN = 0, 1, 2, 3
+I_FRAMES, I_SWITCH, I_ANCHOR_FRAME, I_STEPS = 0, 1, 2, 3
+# lvl_i columns (per level)
+L_SWITCH, L_DOOR = 0, 1
+# reward parameter vector
+R_COMPLETION, R_DEATH, R_SWITCH, R_TIME, R_SCALE, R_MAX_DIST = range(6)
+
+
+@jit
+def objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist):
+    lv = st.env_i[n, V_LEVEL]
+    sx, sy = sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
+    d = dist_exit[lv, sx, sy] if env_i[n, I_SWITCH] != 0 else dist_switch[lv, sx, sy]
+    return min(d, max_dist) if math.isfinite(d) else max_dist
+
+
+@jit
+def _potential(st, n, env_i, dist_switch, dist_exit, rew):
+    d = objective_distance(st, n, env_i, dist_switch, dist_exit, rew[R_MAX_DIST])
+    return -rew[R_SCALE] * d / rew[R_MAX_DIST]
+
+
+@jit
+def _switch_activated(bank, st, n, lvl_i):
+    e = lvl_i[st.env_i[n, V_LEVEL], L_SWITCH]
+    return e >= 0 and st.ent_i[n, e, E_ACTIVE] == 0
+
+
+@jit
+def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
+    reset_env(bank, st, n, level)
+    env_i[n, I_FRAMES] = 0
+    env_i[n, I_STEPS] = 0
+    env_i[n, I_SWITCH] = 0
+    env_i[n, I_ANCHOR_FRAME] = 0
+    env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
+    env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
+    env_f[n, F_RETURN] = 0.0
+    env_f[n, F_PHI] = _potential(st, n, env_i, dist_switch, dist_exit, rew)
+
+
+@jit
+def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
+    for k in range(ids.shape[0]):
+        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, dist_switch,
+                       dist_exit, rew)
+
+
+@jit
+def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stuck_frames,
+                stuck_radius, gamma, rew, lvl_i, env_f, env_i, dist_switch, dist_exit, near,
+                rewards, terminated, truncated):
+    """Advance every env n by one step of ``n_frames[n]`` frames, frame f playing action
+    ``frame_actions[n, min(f, last column)]`` (a one-column array holds each env's action for
+    the whole step), stopping after a frame that ends the episode; write the step's reward and
+    episode flags.
+
+    This is the only place where rewards, termination and truncation are computed: the
+    training env (an action held for ``action_repeat`` frames) and the replay env (a human's
+    per-frame inputs) both step through it.
+    """
+    last = frame_actions.shape[1] - 1
+    for n in range(frame_actions.shape[0]):
+        frames = 0
+        for f in range(n_frames[n]):
+            h, j = decode_input(action_bytes[frame_actions[n, min(f, last)]])
+            tick(bank, st, n, h, j, near)
+            frames += 1
+            if episode_over(st, n):
+                break
+        env_i[n, I_FRAMES] += frames
+        env_i[n, I_STEPS] += 1
+        state = st.ninja_i[n, STATE]
+        won = state == ST_CELEBRATING
+        dead = state == ST_DEAD or state == ST_DYING
+        r = rew[R_TIME] * frames
+        if env_i[n, I_SWITCH] == 0 and _switch_activated(bank, st, n, lvl_i):
+            env_i[n, I_SWITCH] = 1
+            r += rew[R_SWITCH]
+        if won:
+            r += rew[R_COMPLETION]
+        if dead:
+            r += rew[R_DEATH]
+        phi = 0.0 if (won or dead) else _potential(st, n, env_i, dist_switch, dist_exit, rew)
+        r += gamma * phi - env_f[n, F_PHI]
+        env_f[n, F_PHI] = phi
+        env_f[n, F_RETURN] += r
+        rewards[n] = r
+        terminated[n] = won or dead
+        stuck = False
+        if stuck_frames > 0:
+            dx = st.ninja_f[n, X] - env_f[n, F_ANCHOR_X]
+            dy = st.ninja_f[n, Y] - env_f[n, F_ANCHOR_Y]
+            if dx * dx + dy * dy > stuck_radius * stuck_radius:
+                env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
+                env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
+                env_i[n, I_ANCHOR_FRAME] = env_i[n, I_FRAMES]
+            stuck = env_i[n, I_FRAMES] - env_i[n, I_ANCHOR_FRAME] >= stuck_frames
+        truncated[n] = not terminated[n] and (env_i[n, I_FRAMES] >= max_frames or stuck)
