@@ -34,6 +34,10 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return write_with(path, lambda f: f.write(data))
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
 def write_json(path: str | Path, document) -> Path:
     return write_bytes(path, (json.dumps(document, indent=2) + "\n").encode())
 

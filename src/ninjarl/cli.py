@@ -150,7 +150,36 @@ def build_parser() -> argparse.ArgumentParser:
                        "when the current stage's success rate is high enough")
     train.add_argument("--bc", metavar="CKPT", help="start from a behaviour-cloning checkpoint "
                        "(strict transfer, report in OUT/transfer_report.json)")
+    train.add_argument("--videos", type=_non_negative_int, metavar="K",
+                       help="at each held-out evaluation, write K won and K failed episodes "
+                       "per category as MP4 under OUT/videos/ (default: 0)")
     train.set_defaults(run=_cmd_train)
+
+    evaluation = commands.add_parser(
+        "eval", help="evaluate a trained agent on level sets",
+        description="Play every level of the given level sets from its start with a trained "
+        "agent (a run directory or a checkpoint directory), through the training env path, "
+        "and write OUT/eval.json, OUT/eval.md and optional videos. SPEC: a category name "
+        "(built-in test split), a dataset directory (its test split; DIR:train for its "
+        "training split), a directory of map files (sub-folder = category, else 'custom'), "
+        "a map file, a replay file (its level), 'official' or 'test'.")
+    evaluation.add_argument("agent", type=Path, metavar="RUN|CHECKPOINT")
+    evaluation.add_argument("--levels", nargs="+", required=True, metavar="SPEC")
+    evaluation.add_argument("--sampled", action="store_true",
+                            help="sample actions from the policy (default: argmax)")
+    evaluation.add_argument("--episodes-per-level", type=_positive_int, default=1, metavar="N",
+                            dest="episodes_per_level")
+    evaluation.add_argument("--videos", type=_non_negative_int, default=0, metavar="K",
+                            help="MP4 videos of K won and K failed episodes per category")
+    evaluation.add_argument("--video-fps", type=_positive_int, default=60, dest="video_fps",
+                            metavar="FPS", help="video frame rate (default: 60, the game's)")
+    evaluation.add_argument("--seed", type=_non_negative_int, default=0,
+                            help="seed of sampled actions (default: 0)")
+    evaluation.add_argument("--out", type=Path, metavar="DIR",
+                            help="output directory (default: RUN/evals/<level sets>)")
+    evaluation.add_argument("--json", action="store_true",
+                            help="end the output with the eval.json document on one line")
+    evaluation.set_defaults(run=_cmd_eval)
 
     bc = commands.add_parser(
         "bc", help="behaviour cloning from human replays",
@@ -344,12 +373,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
             seed=args.seed, out=args.out, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
-            curriculum=CurriculumConfig() if args.curriculum else None)
+            videos=args.videos, curriculum=CurriculumConfig() if args.curriculum else None)
         train(TrainConfig.load(args.config, **settings) if args.config
               else TrainConfig.create(**settings))
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ninjarl.eval.run import level_set_name, run_evaluation
+    from ninjarl.train import load_agent
+
+    try:
+        model = load_agent(args.agent)
+        config = model.train_config
+        run_dir = args.agent.parent if args.agent.name == "final" else args.agent
+        out = args.out or run_dir / "evals" / level_set_name(args.levels)
+        run_evaluation(
+            model, args.levels, config.env, out, config.frame_stack,
+            deterministic=not args.sampled, episodes_per_level=args.episodes_per_level,
+            videos=args.videos, fps=args.video_fps, timesteps=model.num_timesteps,
+            seed=args.seed)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
+    if args.json:
+        print(json.dumps(json.loads((out / "eval.json").read_text())))
     return 0
 
 

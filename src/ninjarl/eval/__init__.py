@@ -1,4 +1,11 @@
-"""ninjarl.eval — held-out evaluation of trained agents."""
-from .evaluate import EvalResult, evaluate
+"""ninjarl.eval — evaluation of trained agents: which levels (:mod:`.levels`), playing them
+(:mod:`.evaluate`), videos (:mod:`.video`) and comparison reports (:mod:`.report`).
 
-__all__ = ["EvalResult", "evaluate"]
+Evaluation takes a policy object and levels; loading a run or checkpoint is training's job
+(:func:`ninjarl.train.load_agent`), so this package never imports :mod:`ninjarl.train`.
+"""
+from .evaluate import EpisodeResult, EvalResult, evaluate, wilson_interval
+from .levels import EvalLevel, resolve_spec, resolve_specs
+
+__all__ = ["EpisodeResult", "EvalLevel", "EvalResult", "evaluate", "resolve_spec",
+           "resolve_specs", "wilson_interval"]

@@ -66,8 +66,9 @@ class MetricsCallback(BaseCallback):
                 self.logger.record(key, value)
         success = float(np.mean(self.recent)) if self.recent else 0.0
         if self._bar is not None:
+            self._bar.set_postfix_str(f"{self.episodes:,} episodes, success {success:.2f}",
+                                      refresh=False)
             self._bar.update(min(self.num_timesteps, self.total) - self._bar.n)
-            self._bar.set_postfix_str(f"{self.episodes:,} episodes, success {success:.2f}")
         self._rollout_end = time.perf_counter()
 
     def _on_training_end(self) -> None:

@@ -64,6 +64,9 @@ class TrainConfig:
     (transferred strictly, then ``finetune`` settings apply). With ``curriculum`` set, the
     run trains on the levels of all curriculum stages (from the built-in level set, or from
     the dataset directory given as ``levels``) and a curriculum picks each episode's level.
+    ``videos`` > 0 writes that many won and failed episodes per category as MP4 at every
+    held-out evaluation (``OUT/videos/step-<N>/``). ``env`` may be left out or given as a dict
+    of settings: observation keys and discount then come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -76,6 +79,7 @@ class TrainConfig:
     frame_stack: int = 1
     torch_threads: int = 0
     bc: str = ""
+    videos: int = 0
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
@@ -87,6 +91,8 @@ class TrainConfig:
         if self.envs != "auto" and (not isinstance(self.envs, int) or self.envs < 1):
             raise ValueError(f"TrainConfig.envs must be a positive integer or 'auto', "
                              f"got {self.envs!r}")
+        if not isinstance(self.videos, int) or self.videos < 0:
+            raise ValueError(f"TrainConfig.videos must be an integer >= 0, got {self.videos!r}")
         if self.frame_stack < 1:
             raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
         object.__setattr__(self, "env", self._reconciled_env())

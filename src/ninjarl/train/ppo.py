@@ -4,6 +4,8 @@ evaluation written to ``eval.json``."""
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,9 +17,11 @@ from stable_baselines3.common.utils import set_random_seed
 
 from ..atomic import write_json
 from ..env import make_vec_env
-from ..eval import evaluate
+from ..eval import EvalLevel, evaluate
+from ..eval.run import write_evaluation, write_videos
 from ..models import policy_kwargs
 from ..sim import Level, build_level
+from ..sim.mapfile import bundled_map_path
 from .autotune import autotune_envs, available_cores
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
@@ -167,7 +171,13 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
             for category, rate in result.per_category.items():
                 model.logger.record(f"eval/success_rate/{category}", rate)
             model.logger.dump(model.num_timesteps)
-        write_json(out / "eval.json", result.to_json(model.num_timesteps))
+        write_evaluation(out, result, model.num_timesteps,
+                         {"levels": f"held-out split of {config.levels}"})
+        if config.videos:
+            held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
+                               for lv, category in zip(levels.test, levels.test_categories)]
+            write_videos(out / "videos" / f"step-{model.num_timesteps}", result,
+                         held_out_levels, config.env.action_repeat, config.videos)
         return result
 
     callbacks = [metrics,
@@ -183,8 +193,12 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
     result = held_out()
     updates = metrics.update_seconds
-    log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s "
-        f"({(model.num_timesteps - start_steps) / max(seconds, 1e-9):,.0f} steps/s"
+    steps_per_s = (model.num_timesteps - start_steps) / max(seconds, 1e-9)
+    write_json(out / "train_summary.json", {
+        "timesteps": int(model.num_timesteps), "seconds": seconds, "steps_per_s": steps_per_s,
+        "median_update_s": float(np.median(updates)) if updates else None,
+        "command": shlex.join(sys.argv)})
+    log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s ({steps_per_s:,.0f} steps/s"
         + (f", median update {np.median(updates):.2f} s" if updates else "") + ")")
     log(f"held-out success "
         f"{result.success_rate:.2%} over {result.episodes} levels "
@@ -194,17 +208,18 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
 
 def load_agent(path: str | Path) -> PPO:
     """A trained agent from a run directory or checkpoint directory, ready for ``predict``;
-    the observation settings come from the checkpoint itself."""
+    the observation settings come from the checkpoint itself (``model.train_config``), and
+    ``model.num_timesteps`` is the step count it was saved at."""
     from .checkpoint import load_weights
     path = Path(path)
     if (path / FINAL_DIR).is_dir():
         path = path / FINAL_DIR
-    config, _ = read_checkpoint(path)
-    from ..sim.mapfile import bundled_map_path
+    config, trainer = read_checkpoint(path)
     venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env,
                         config.frame_stack, seed=0)
     model = build_model(replace(config, out=""), venv)
     model.policy.load_state_dict(load_weights(path, "policy.pt"), strict=True)
     model.policy.set_training_mode(False)
+    model.num_timesteps = int(trainer["num_timesteps"])
     model.train_config = config
     return model
