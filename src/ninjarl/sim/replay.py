@@ -26,6 +26,8 @@ from ninjarl.sim.mapfile import parse_map
 #: Input byte of each of the 6 RL actions (§10.2): NOOP, LEFT, RIGHT, JUMP,
 #: JUMP+LEFT, JUMP+RIGHT.
 ACTION_TO_INPUT_BYTE = (0, 4, 2, 1, 5, 3)
+#: Action (0..5) of (horizontal input + 1, jump bit): the inverse of ACTION_TO_INPUT_BYTE.
+_ACTION_OF = np.array([[1, 4], [0, 3], [2, 5]], np.int64)
 
 V1_MAX_VERSION_FIELD = 100
 V1_HEADER_LEN = 13
@@ -141,3 +143,11 @@ def decode_inputs(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hor = np.where(b & 4, -1, np.where(b & 2, 1, 0)).astype(np.int8)
     jump = (b & 1).astype(np.uint8)
     return hor, jump
+
+
+def input_actions(inputs: np.ndarray) -> np.ndarray:
+    """The action (0..5, int64) of each raw input byte: the one with the same horizontal
+    direction and jump bit, decoded as :func:`decode_inputs` does (left wins over right, higher
+    bits ignored). ``ACTION_TO_INPUT_BYTE[input_actions(b)]`` plays exactly like ``b``."""
+    hor, jump = decode_inputs(inputs)
+    return _ACTION_OF[hor.astype(np.int64) + 1, jump.astype(np.int64)]

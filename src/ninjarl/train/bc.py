@@ -94,23 +94,15 @@ from ..atomic import save_npz, write_json
 from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
-from ..sim.replay import decode_inputs, read_replay
+from ..sim.replay import input_actions, read_replay  # input_actions: re-exported for callers
 from .config import TrainConfig
 
 FORMAT_VERSION = 2
 NOOP = 0
 MIRROR_SUFFIX = " (mirrored)"
-#: action index of (horizontal input + 1, jump): noop, left, right, jump, jump+left, jump+right
-_ACTION_OF = np.array([[1, 4], [0, 3], [2, 5]], np.int64)
 
 
 # ---- labels ---------------------------------------------------------------------------------
-
-def input_actions(inputs: np.ndarray) -> np.ndarray:
-    """The action (0..5) of each raw input byte: same horizontal direction and jump bit."""
-    hor, jump = decode_inputs(inputs)
-    return _ACTION_OF[hor.astype(np.int64) + 1, jump.astype(np.int64)]
-
 
 def block_label(actions: np.ndarray) -> int:
     """The label of one step's block of per-frame actions: the most frequent action, ties
