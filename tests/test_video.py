@@ -1,6 +1,8 @@
 """ninjarl.eval.video: episode videos are the env's frames, with an info bar below them."""
 from __future__ import annotations
 
+import os
+
 import imageio.v2 as iio
 import imageio.v3 as iio3
 import numpy as np
@@ -137,6 +139,9 @@ def test_replay_mp4_decodes_to_every_frame(short_mp4):
     path, written = short_mp4
     decoded = _decode_mp4(path)
     assert written == len(decoded) == len(read_replay(SHORT).inputs) + 1 == 38
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask        # not mkstemp's 0600
     assert all(frame.shape == (H + BAR_HEIGHT, W, 3) for frame in decoded)
 
 

@@ -82,6 +82,11 @@ VIDEO_EXTENSIONS = (".mp4", ".gif")
 #: ``quality`` of imageio's ffmpeg writer (1..10; 9 is libx264 ``-crf 5``).
 MP4_QUALITY = 9
 
+# the process umask, read once (reading it means setting it): the MP4's temporary file comes
+# from mkstemp (mode 0600) and gets the mode of a normally created file instead
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _BAR_BACKGROUND = (28, 30, 38)
 _BAR_TEXT = (225, 225, 230)
 _OUTCOME_COLOURS = {"won": (90, 230, 90), "dead": (255, 90, 90)}
@@ -277,6 +282,7 @@ def _write_mp4(path: Path, frames: Iterator[np.ndarray], fps: float) -> int:
     tmp = Path(tmp_name)
     count = 0
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                 quality=MP4_QUALITY, pixelformat="yuv420p", macro_block_size=16,
                                 ffmpeg_log_level="error")
