@@ -170,3 +170,54 @@ def test_an_agent_whose_observations_the_env_lacks_is_refused(trained, tmp_path,
     assert main(["eval", str(trained), "--levels", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ninjarl: error: nowhere: level set:") and "Traceback" not in err
+
+
+# ---- videos, watch, report -------------------------------------------------------------------
+
+def _decode(path):
+    import imageio.v2 as imageio
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        return [frame for frame in reader]
+
+
+def test_eval_videos_decode_to_the_episode_and_start_at_render(trained, tmp_path):
+    from ninjarl.env import NinjaEnv
+    out = tmp_path / "e"
+    assert main(["eval", str(trained), "--levels", "test", "--videos", "1",
+                 "--out", str(out)]) == 0
+    document = json.loads((out / "eval.json").read_text())
+    videos = sorted((out / "videos" / "test").glob("*.mp4"))
+    won = [row for row in document["per_level"] if row["outcome"] == "won"]
+    failed = [row for row in document["per_level"] if row["outcome"] != "won"]
+    assert len(videos) == min(len(won), 1) + min(len(failed), 1) >= 1
+    first = (won or failed)[0]
+    video = out / "videos" / "test" / f"{'won' if won else 'failed'}-{first['id']}.mp4"
+    frames = _decode(video)
+    assert len(frames) == first["frames"] + 1              # the start, then every frame
+    env = NinjaEnv([str(MAPS / "test" / first["id"])], render_mode="rgb_array")
+    env.reset()
+    start = frames[0][:600].astype(int)
+    assert np.abs(start - env.render()).mean() < 2         # H.264 (yuv420p) codec error only
+    assert start.mean() > 10
+
+
+def test_watch_a_replay_and_an_agent(trained, tmp_path, capsys):
+    replay = BC_REPLAYS[0]
+    assert main(["watch", str(replay), "--out", str(tmp_path / "human.mp4")]) == 0
+    assert len(_decode(tmp_path / "human.mp4")) == len(read_replay(replay).inputs) + 1
+    assert main(["watch", str(trained), "--level", str(MAPS / "test" / "simple-walk"),
+                 "--out", str(tmp_path / "agent.gif")]) == 0
+    assert "custom/simple-walk" in capsys.readouterr().out
+    assert (tmp_path / "agent.gif").stat().st_size > 0
+    assert main(["watch", str(trained), "--out", str(tmp_path / "x.mp4")]) == 2
+
+
+def test_report_command_lists_a_broken_run_and_builds_the_rest(trained, tmp_path, capsys):
+    root = tmp_path / "runs"
+    shutil.copytree(trained, root / "good")
+    (root / "bad").mkdir()
+    (root / "bad" / "config.json").write_text("{truncated")
+    assert main(["report", str(root)]) == 0
+    report = (root / "report.md").read_text()
+    assert "bad" in report and "config.json" in report
+    assert "| vision_free |" in report and (root / "report.html").is_file()

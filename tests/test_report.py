@@ -75,8 +75,8 @@ def write_run(path: Path, arch: str, seed: int, per_category: dict, success_rate
     if summary is not None:
         (path / "train_summary.json").write_text(json.dumps(summary))
     for name, (per, rate) in (evals or {}).items():
-        (path / "evals").mkdir(exist_ok=True)
-        (path / "evals" / f"{name}.json").write_text(json.dumps(eval_document(per, rate, full)))
+        (path / "evals" / name).mkdir(parents=True, exist_ok=True)
+        (path / "evals" / name / "eval.json").write_text(json.dumps(eval_document(per, rate, full)))
     if scalars:
         write_scalars(path / "tb_1", scalars)
     for name in videos:
@@ -285,13 +285,14 @@ def test_broken_optional_files_are_warnings(tmp_path):
     run = write_run(tmp_path / "run", "mlp", 0, {"simplest": 0.5}, 0.5,
                     evals={"official": ({"official": 0.1}, 0.1)})
     (run / "trial.json").write_text("{")
-    (run / "evals" / "bad.json").write_text('{"success_rate": 0.5}')
+    (run / "evals" / "bad").mkdir()
+    (run / "evals" / "bad" / "eval.json").write_text('{"success_rate": 0.5}')
     (runs, broken) = load_runs(tmp_path)
     assert not broken and list(runs[0].evals) == ["official"] and runs[0].trial is None
     assert any(w.startswith("trial.json: not valid JSON") for w in runs[0].warnings)
-    assert any(w.startswith("evals/bad.json: field 'per_category' missing") for w in runs[0].warnings)
+    assert any(w.startswith("evals/bad/eval.json: field 'per_category' missing") for w in runs[0].warnings)
     text = build_report(tmp_path).read_text()
-    assert "evals/bad.json: field 'per_category' missing" in text
+    assert "evals/bad/eval.json: field 'per_category' missing" in text
 
 
 def test_a_run_directory_as_root(tmp_path):

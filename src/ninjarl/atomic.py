@@ -14,6 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_with(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Create ``path`` from ``write(file)`` atomically; returns the path."""
@@ -21,6 +24,7 @@ def write_with(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)          # mkstemp makes 0600; give a normal file's mode
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

@@ -181,6 +181,57 @@ def build_parser() -> argparse.ArgumentParser:
                             help="end the output with the eval.json document on one line")
     evaluation.set_defaults(run=_cmd_eval)
 
+    watch = commands.add_parser(
+        "watch", help="render a human replay or one agent episode as a video",
+        description="Write a video (.mp4, H.264 at 60 frames/s, or .gif) of a replay file, "
+        "or of one episode of a trained agent (a run or checkpoint directory) on a level "
+        "(--level: any eval SPEC; its first level is played).")
+    watch.add_argument("source", type=Path, metavar="REPLAY|RUN")
+    watch.add_argument("--level", metavar="SPEC", help="the level an agent plays")
+    watch.add_argument("--out", type=Path, required=True, metavar="FILE.mp4|FILE.gif")
+    watch.add_argument("--sampled", action="store_true", help="sample the agent's actions")
+    watch.add_argument("--fps", type=_positive_int, default=60, help="frame rate (default: 60)")
+    watch.set_defaults(run=_cmd_watch)
+
+    compare = commands.add_parser(
+        "compare", help="train and compare several architectures or configs over seeds",
+        description="Run every (architecture or config file, seed, bc) trial with the normal "
+        "training code, one run directory each (OUT/<row>/seed-<s>), evaluate each on its "
+        "held-out split and on every --eval-levels SPEC, then write OUT/report.md and "
+        "OUT/report.html. Finished trials are skipped on a second call; an interrupted one "
+        "resumes from its checkpoint.")
+    rows = compare.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures to compare")
+    rows.add_argument("--configs", nargs="+", type=Path, metavar="FILE",
+                      help="config files to compare (any setting; ablations)")
+    compare.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                         help="seeds 0..N-1 per row (default: 1)")
+    compare.add_argument("--bc", choices=("off", "on", "both"), default="off",
+                         help="start from behaviour cloning: off, on, or both (default: off)")
+    compare.add_argument("--bc-replays", type=Path, metavar="DIR", dest="bc_replays",
+                         help="human .replay files for --bc on/both")
+    levels_or_curriculum = compare.add_mutually_exclusive_group()
+    levels_or_curriculum.add_argument("--levels", help="training levels, as for train")
+    levels_or_curriculum.add_argument("--curriculum", action="store_true",
+                                      help="train every trial with the curriculum")
+    compare.add_argument("--timesteps", type=_positive_int, help="env steps per trial")
+    compare.add_argument("--envs", type=_envs_value, help="envs per trial, or 'auto'")
+    compare.add_argument("--eval-levels", nargs="+", default=[], metavar="SPEC",
+                         dest="eval_levels", help="extra level sets every agent is evaluated "
+                         "on (as for eval, e.g. official)")
+    compare.add_argument("--out", type=Path, metavar="DIR",
+                         help="comparison directory (default: runs/compare-<time>)")
+    compare.set_defaults(run=_cmd_compare)
+
+    report = commands.add_parser(
+        "report", help="rebuild the comparison report from run directories",
+        description="Scan DIR for run directories (config.json / eval.json), also runs "
+        "trained separately, and write DIR/report.md and DIR/report.html; broken run "
+        "directories are listed with the reason.")
+    report.add_argument("dir", type=Path, metavar="DIR")
+    report.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: DIR)")
+    report.set_defaults(run=_cmd_report)
+
     bc = commands.add_parser(
         "bc", help="behaviour cloning from human replays",
         description="Build a dataset by replaying human runs through the training "
@@ -402,6 +453,66 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
     if args.json:
         print(json.dumps(json.loads((out / "eval.json").read_text())))
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from ninjarl.eval.video import write_replay_video
+
+    try:
+        if args.source.is_file():
+            frames = write_replay_video(args.out, args.source, fps=args.fps)
+            print(f"wrote {args.out} ({frames} frames)")
+            return 0
+        if not args.level:
+            raise ValueError(f"{args.source}: an agent needs --level SPEC")
+        from ninjarl.eval import resolve_spec
+        from ninjarl.eval.run import watch_agent
+        from ninjarl.train import load_agent
+
+        model = load_agent(args.source)
+        level = resolve_spec(args.level)[0]
+        episode = watch_agent(model, level, model.train_config.env, args.out,
+                              model.train_config.frame_stack, not args.sampled, args.fps)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    print(f"wrote {args.out}: {level.category}/{level.level_id} {episode.outcome} after "
+          f"{episode.frames} frames")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import time
+
+    from ninjarl.eval.report import build_report
+    from ninjarl.train.compare import plan_trials, run_trials
+    from ninjarl.train.curriculum import CurriculumConfig
+
+    out = args.out or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = {k: v for k, v in dict(
+        levels=args.levels, timesteps=args.timesteps, envs=args.envs,
+        curriculum=CurriculumConfig() if args.curriculum else None).items() if v is not None}
+    try:
+        trials = plan_trials(out, base, args.archs or (), args.configs or (), args.seeds,
+                             args.bc)
+        statuses = run_trials(trials, args.eval_levels, args.bc_replays)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    report = build_report(out)
+    failed = [t for t, status in statuses if status.startswith("failed")]
+    print(f"wrote {report} ({len(trials) - len(failed)} of {len(trials)} trials ok)")
+    return 1 if failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ninjarl.eval.report import build_report
+
+    if not args.dir.is_dir():
+        print(f"ninjarl: error: {args.dir}: not a directory", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    print(f"wrote {build_report(args.dir, args.out)}")
     return 0
 
 

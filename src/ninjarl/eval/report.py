@@ -1,7 +1,7 @@
 """The multi-run comparison report (``ninjarl report DIR``), built only from run directories.
 
 A *run directory* holds ``config.json`` or ``eval.json`` (what training and ``ninjarl compare``
-write); besides those two it may hold ``evals/<name>.json`` (extra evaluation level sets, same
+write); besides those two it may hold ``evals/<name>/eval.json`` (extra evaluation level sets, same
 schema as ``eval.json``), ``train_summary.json``, ``trial.json``, TensorBoard event files under
 ``tb_*/`` and videos under ``videos/``. :func:`load_runs` finds every run directory below a root
 (DIR itself and its subdirectories, recursively, not following symlinks) and reads it; a run
@@ -19,7 +19,7 @@ are its samples. Statistics (pure functions below):
   what rliable uses) of all per-(seed, category) success rates of a label, with a bootstrap
   interval over seeds (:func:`bootstrap_iqm`).
 
-Every number of the success tables comes from the runs' ``eval.json`` / ``evals/*.json``.
+Every number of the success tables comes from the runs' ``eval.json`` / ``evals/*/eval.json``.
 """
 from __future__ import annotations
 
@@ -222,15 +222,15 @@ def load_run(path: str | Path) -> Run:
                             f"{seed}; config.json's is used")
 
     evals = {}
-    for file in sorted((path / "evals").glob("*.json")) if (path / "evals").is_dir() else []:
-        name = f"evals/{file.name}"
+    for file in sorted((path / "evals").glob("*/eval.json")) if (path / "evals").is_dir() else []:
+        name = f"evals/{file.parent.name}/eval.json"
         try:
             doc = _read_json(path, name)
             _check_eval(doc, name)
         except _Invalid as e:
             warnings.append(f"{e} (ignored)")
             continue
-        evals[file.stem] = doc
+        evals[file.parent.name] = doc
 
     curves = {}
     tb_dirs = sorted(p for p in path.glob("tb_*") if p.is_dir() and not p.is_symlink())
@@ -740,7 +740,7 @@ def build_blocks(root: Path, out_dir: Path, runs: list[Run], broken: list[Broken
     level_sets = sorted({name for r in runs for name in r.evals})
     for name in level_sets:
         table = success_table(groups, lambda r, name=name: r.evals.get(name))
-        blocks.append(Heading(3, f"Level set {name} (evals/{name}.json)"))
+        blocks.append(Heading(3, f"Level set {name} (evals/{name}/eval.json)"))
         blocks.append(Table(table[0], table[1]))
         blocks += [Para([note]) for note in table[2]]
 

@@ -101,3 +101,17 @@ def run_evaluation(model, specs: Sequence[str], env_config: EnvConfig, out_dir: 
     if log:
         log(result.table())
     return result
+
+
+def watch_agent(model, level: EvalLevel, env_config: EnvConfig, path: str | Path,
+                frame_stack: int = 1, deterministic: bool = True, fps: int = DEFAULT_FPS,
+                seed: int = 0) -> EpisodeResult:
+    """Play one episode of ``model`` on ``level`` and write it as a video (``.mp4``/``.gif``)."""
+    from .video import write_episode_video
+
+    (episode,) = evaluate_levels(model, [level], env_config, frame_stack, deterministic,
+                                 seed=seed).results
+    outcome = episode.outcome + (f": {episode.death_cause}" if episode.death_cause else "")
+    write_episode_video(path, level.map_bytes, episode.actions, env_config.action_repeat,
+                        fps=fps, outcome=outcome)
+    return episode
