@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -83,12 +84,13 @@ def run_trials(trials: Sequence[Trial], eval_levels: Sequence[str] = (),
     statuses = []
     for i, trial in enumerate(trials, 1):
         log(f"[{i}/{len(trials)}] {trial.label} seed {trial.config.seed}: {trial.run_dir}")
+        start = time.perf_counter()
         try:
             status = _run_trial(trial, eval_levels, bc_replays, log)
         except Exception as error:                      # one failing trial must not stop all
             status = f"failed: {type(error).__name__}: {error}"
             _write_trial(trial, error="".join(traceback.format_exception(error)))
-        log(f"[{i}/{len(trials)}] {status}")
+        log(f"[{i}/{len(trials)}] {status} ({time.perf_counter() - start:.0f} s)")
         statuses.append((trial, status))
     return statuses
 
