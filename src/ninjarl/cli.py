@@ -181,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
                             help="end the output with the eval.json document on one line")
     evaluation.set_defaults(run=_cmd_eval)
 
+    solve = commands.add_parser(
+        "solve", help="find winning input sequences with the planner",
+        description="Search the simulator for a winning input sequence of every level "
+        "(best-first over held actions, guided by path distances; a plan counts only if a "
+        "fresh simulation of it wins). LEVELS as for eval (categories, official, test, "
+        "dataset or map directories, map or replay files). Writes OUT/<category>/<id>.replay "
+        "per solved level and OUT/solve.json.")
+    solve.add_argument("levels", nargs="+", metavar="LEVELS")
+    solve.add_argument("--budget-frames", type=_positive_int, default=3_000_000, metavar="N",
+                       dest="budget_frames", help="simulator frames per level (default: 3M)")
+    solve.add_argument("--jobs", type=_positive_int, default=1, metavar="J",
+                       help="worker processes (default: 1)")
+    solve.add_argument("--out", type=Path, required=True, metavar="DIR")
+    solve.set_defaults(run=_cmd_solve)
+
     watch = commands.add_parser(
         "watch", help="render a human replay or one agent episode as a video",
         description="Write a video (.mp4, H.264 at 60 frames/s, or .gif) of a replay file, "
@@ -453,6 +468,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
     if args.json:
         print(json.dumps(json.loads((out / "eval.json").read_text())))
+    return 0
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from ninjarl.eval import resolve_specs
+    from ninjarl.solve import PlannerConfig, solve_levels
+
+    try:
+        levels = [(lv.level_id, lv.category, lv.map_bytes) for lv in resolve_specs(args.levels)]
+        document = solve_levels(levels, args.out, PlannerConfig(budget_frames=args.budget_frames),
+                                jobs=args.jobs)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    for category, s in document["categories"].items():
+        print(f"{category:<12} solved {s['solved']}/{s['levels']} ({s['solved_fraction']:.0%}), "
+              f"median {s['median_seconds']:.1f} s, max {s['max_seconds']:.1f} s")
+    print(f"wrote {args.out / 'solve.json'}")
     return 0
 
 

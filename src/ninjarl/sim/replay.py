@@ -60,6 +60,15 @@ def read_replay(path: str | PathLike[str]) -> Replay:
     return parse_replay(data, str(path))
 
 
+def encode_replay(map_bytes: bytes, inputs: np.ndarray, success: bool) -> bytes:
+    """The compact-v1 bytes of a run: header (version 1, map length, input count, success
+    flag), the map, one input byte per frame."""
+    inputs = np.ascontiguousarray(inputs, np.uint8).reshape(-1)
+    parse_map(map_bytes)                         # never write a replay of a broken map
+    header = struct.pack("<IIIB", 1, len(map_bytes), len(inputs), int(bool(success)))
+    return header + bytes(map_bytes) + inputs.tobytes()
+
+
 def parse_replay(data: bytes, path: str | None = None) -> Replay:
     """Parse replay bytes of any supported format.
 
