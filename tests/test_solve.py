@@ -95,3 +95,20 @@ def test_solve_command_writes_replays_that_replay_to_a_win_and_feed_bc(tmp_path,
     dataset = build_bc_dataset(replays, TrainConfig(), cache_dir=None, val_fraction=0.34)
     assert len(dataset) > 0 and len(dataset.replay_names) == 3
     assert main(["solve", "nowhere", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_proven_dataset_stores_a_winning_demo_per_level(tmp_path):
+    from ninjarl.levels import build_dataset, load_dataset
+
+    unsolved = []
+    ds = build_dataset(tmp_path / "ds", 2, 1, categories=("simplest", "simple"), seed=3,
+                       solve_budget=400_000, unsolved=unsolved)
+    manifest = json.loads((tmp_path / "ds" / "train" / "manifest.json").read_text())
+    assert all(r["proven"] for r in manifest["levels"]) and len(manifest["levels"]) == 4
+    for record, entry in zip(manifest["levels"], ds.split("train")):
+        demo = read_replay(tmp_path / "ds" / "train" / record["demo"])
+        assert demo.map_bytes == entry.map_bytes
+        trace = simulate_inputs(build_level(entry.map_bytes), demo.inputs)
+        assert trace["outcome"] == "won"
+    assert len(load_dataset(tmp_path / "ds").split("test")) == 2
+    assert all(set(row) == {"split", "category", "id", "seed", "reason"} for row in unsolved)

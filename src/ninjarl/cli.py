@@ -302,6 +302,9 @@ def _add_levels_parser(commands) -> None:
     build.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
     build.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="DATASET",
                        help="datasets whose levels must not be repeated")
+    build.add_argument("--solve", type=_non_negative_int, nargs="?", const=3_000_000, default=0,
+                       metavar="FRAMES", help="keep only levels the planner solves within FRAMES "
+                       "simulator frames (default 3M), storing each plan as <id>.replay")
     build.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1,
                        help="worker processes (default: all cores; output does not depend on it)")
     build.set_defaults(run=_cmd_levels_build)
@@ -593,10 +596,18 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
         print(f"{split:<5}  {category:<12}  {done}/{total}", flush=True)
 
     start = time.perf_counter()
+    unsolved: list[dict] = []
     ds = build_dataset(args.out, args.train, args.test, categories, seed=args.seed,
-                       exclude_hashes=exclude, jobs=args.jobs, progress=progress)
+                       exclude_hashes=exclude, jobs=args.jobs, progress=progress,
+                       solve_budget=args.solve, unsolved=unsolved)
     sizes = ", ".join(f"{s} {len(ds.split(s))}" for s in ds.split_names)
     print(f"wrote {args.out} ({sizes} levels) in {time.perf_counter() - start:.1f} s")
+    if args.solve:
+        print(f"{len(unsolved)} generated levels passed the reachability check but were not "
+              f"solved within {args.solve:,} frames and were replaced:")
+        for row in unsolved:
+            print(f"  {row['split']} {row['category']} {row['id']} (seed {row['seed']}): "
+                  f"{row['reason']}")
     return 0
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ninjarl.sim.errors import FormatError
+from ninjarl.sim.replay import encode_replay
 
 from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
 
@@ -216,14 +217,23 @@ def level_seed(dataset_seed: int, split: str, category: str, k: int) -> int:
 
 
 def _generate(args):
-    category, seed = args
-    return generate_level(category, seed)
+    """A generated level and, when ``solve_budget`` > 0, the planner's verdict on it:
+    (level, winning inputs or None, why not)."""
+    category, seed, solve_budget = args
+    level = generate_level(category, seed)
+    if not solve_budget:
+        return level, None, ""
+    from ninjarl.solve import PlannerConfig, solve_level
+    result = solve_level(level.map_bytes, PlannerConfig(budget_frames=solve_budget),
+                         name=level.level_id)
+    return level, (result.inputs if result.solved else None), result.reason
 
 
 def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_category: int,
                   categories: Sequence[str] = CATEGORIES, seed: int = 0,
                   exclude_hashes: Iterable[str] = (), jobs: int = 1,
-                  progress=None) -> Dataset:
+                  progress=None, solve_budget: int = 0,
+                  unsolved: list | None = None) -> Dataset:
     """Generate and write the splits with a non-zero count into ``out``; return the dataset.
 
     A split with count 0 is left as it is (so the train and test splits can be built in separate
@@ -231,6 +241,13 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     split already in ``out`` and from ``exclude_hashes`` (see the module docstring). ``jobs`` > 1
     generates in that many worker processes (the output does not depend on it); ``progress``,
     if given, is called as ``progress(split, category, done, total)``.
+
+    With ``solve_budget`` > 0 every level must also be *proven* solvable: the planner
+    (:func:`ninjarl.solve.solve_level`, that many simulator frames) has to find a winning input
+    sequence, which is stored next to the map as ``<id>.replay`` (compact v1) and named in the
+    manifest (``"demo"``, ``"proven": true``). A level the reachability check accepted but the
+    planner did not solve is replaced by the next draw and appended to ``unsolved`` (a list of
+    dicts: split, category, id, seed, reason) so it can be looked at.
     """
     for c in categories:
         category_index(c)
@@ -252,7 +269,7 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
         for name in SPLITS:
             if counts[name]:
                 levels = _generate_split(name, counts[name], categories, seed, taken, pool,
-                                         progress)
+                                         progress, solve_budget, unsolved)
                 _write_split(out / name, name, seed, levels)
     finally:
         if pool is not None:
@@ -261,19 +278,27 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     return load_dataset(out)
 
 
-def _generate_split(name, count, categories, seed, taken, pool, progress):
+def _generate_split(name, count, categories, seed, taken, pool, progress, solve_budget=0,
+                    unsolved=None):
     levels = []
     for cat in categories:
         got, k = [], 0
         while len(got) < count:
             need = count - len(got)
-            batch = [(cat, level_seed(seed, name, cat, k + i)) for i in range(need)]
+            batch = [(cat, level_seed(seed, name, cat, k + i), solve_budget)
+                     for i in range(need)]
             k += need
             results = pool.map(_generate, batch, chunksize=4) if pool else map(_generate, batch)
-            for g in results:
-                if g.content_hash not in taken:
-                    taken.add(g.content_hash)
-                    got.append(g)
+            for g, demo, reason in results:
+                if g.content_hash in taken:
+                    continue
+                if solve_budget and demo is None:
+                    if unsolved is not None:
+                        unsolved.append({"split": name, "category": cat, "id": g.level_id,
+                                         "seed": g.seed, "reason": reason})
+                    continue
+                taken.add(g.content_hash)
+                got.append((g, demo))
             if progress:
                 progress(name, cat, len(got), count)
         levels += got
@@ -284,13 +309,18 @@ def _write_split(final: Path, name: str, seed: int, levels) -> None:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}.", suffix=".tmp"))
     try:
         records = []
-        for g in levels:
+        for g, demo in levels:
             rel = f"{g.category}/{g.level_id}{EXT}"
             (tmp / g.category).mkdir(exist_ok=True)
             (tmp / rel).write_bytes(g.map_bytes)
-            records.append({"id": g.level_id, "category": g.category, "seed": g.seed,
-                            "tier": g.tier, "hash": g.content_hash, "file": rel,
-                            "metadata": g.metadata})
+            record = {"id": g.level_id, "category": g.category, "seed": g.seed,
+                      "tier": g.tier, "hash": g.content_hash, "file": rel,
+                      "metadata": g.metadata}
+            if demo is not None:
+                demo_rel = f"{g.category}/{g.level_id}.replay"
+                (tmp / demo_rel).write_bytes(encode_replay(g.map_bytes, demo, True))
+                record.update(proven=True, demo=demo_rel)
+            records.append(record)
         manifest = {"format": FORMAT, "version": VERSION, "generator_version": GENERATOR_VERSION,
                     "split": name, "seed": int(seed), "levels": records}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
