@@ -221,3 +221,18 @@ def test_report_command_lists_a_broken_run_and_builds_the_rest(trained, tmp_path
     report = (root / "report.md").read_text()
     assert "bad" in report and "config.json" in report
     assert "| vision_free |" in report and (root / "report.html").is_file()
+
+
+def test_train_videos_are_written_and_their_posters_logged(tmp_path):
+    from test_train import _scalars  # noqa: F401 - same event files
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train(tiny_config(out, timesteps=32, videos=1, env={"max_frames": 200}),
+          log=lambda *_: None)
+    videos = sorted((out / "videos").rglob("*.mp4"))
+    assert videos and all(p.parent.parent.name == "step-32" for p in videos)
+    events = EventAccumulator(str(next(out.glob("tb_*"))), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()["images"]
+    assert {f"eval/video/{p.parent.name}/{p.stem}" for p in videos} <= set(tags)

@@ -64,15 +64,15 @@ def pick_videos(result: EvalResult, per_category: int) -> list[EpisodeResult]:
 
 def write_videos(out_dir: str | Path, result: EvalResult, levels: Sequence[EvalLevel],
                  action_repeat: int, per_category: int, fps: int = DEFAULT_FPS) -> list[Path]:
-    """Videos of :func:`pick_videos` episodes under ``out_dir/videos/``, each replayed frame
-    by frame from its recorded actions."""
+    """Videos of :func:`pick_videos` episodes as ``out_dir/<category>/<won|failed>-<id>.mp4``,
+    each replayed frame by frame from its recorded actions."""
     from .video import write_episode_video
 
     by_id = {(level.category, level.level_id): level for level in levels}
     paths = []
     for episode in pick_videos(result, per_category):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", episode.level_id)
-        path = (Path(out_dir) / "videos" / episode.category
+        path = (Path(out_dir) / episode.category
                 / f"{'won' if episode.won else 'failed'}-{name}.mp4")
         path.parent.mkdir(parents=True, exist_ok=True)
         outcome = episode.outcome + (f": {episode.death_cause}" if episode.death_cause else "")
@@ -95,7 +95,8 @@ def run_evaluation(model, specs: Sequence[str], env_config: EnvConfig, out_dir: 
                 "episodes_per_level": episodes_per_level, "seed": seed}
     write_evaluation(out_dir, result, timesteps, settings)
     if videos:
-        written = write_videos(out_dir, result, levels, env_config.action_repeat, videos, fps)
+        written = write_videos(Path(out_dir) / "videos", result, levels,
+                               env_config.action_repeat, videos, fps)
         if log:
             log(f"wrote {len(written)} videos under {Path(out_dir) / 'videos'}")
     if log:

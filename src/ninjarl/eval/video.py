@@ -47,6 +47,7 @@ renamed over ``path`` only when complete, so a failed or interrupted write leave
 """
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import tempfile
@@ -343,3 +344,15 @@ def write_replay_video(path: str | os.PathLike, replay_path: str | os.PathLike,
     replay = read_replay(replay_path)
     level = load_level(replay.map_bytes, name=Path(replay_path).name)
     return write_video(path, episode_frames(level, input_actions(replay.inputs)), fps)
+
+
+def last_frame(path: str | os.PathLike) -> np.ndarray:
+    """The last frame of an MP4 or GIF (uint8 [H, W, 3]): a video's poster, e.g. for
+    TensorBoard, which shows images without extra dependencies."""
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(str(path)) as reader:
+        frames = collections.deque(reader, maxlen=1)
+    if not frames:
+        raise ValueError(f"{path}: the video has no frames")
+    return np.asarray(frames[0])[..., :3]

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Image
 from stable_baselines3.common.utils import set_random_seed
 
 from ..atomic import write_json
 from ..env import make_vec_env
 from ..eval import EvalLevel, evaluate
 from ..eval.run import write_evaluation, write_videos
+from ..eval.video import last_frame
 from ..models import policy_kwargs
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
@@ -166,18 +168,23 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     def held_out():
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
+        write_evaluation(out, result, model.num_timesteps,
+                         {"levels": f"held-out split of {config.levels}"})
+        videos = []
+        if config.videos:
+            held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
+                               for lv, category in zip(levels.test, levels.test_categories)]
+            videos = write_videos(out / "videos" / f"step-{model.num_timesteps}", result,
+                                  held_out_levels, config.env.action_repeat, config.videos)
         if getattr(model, "_logger", None) is not None:     # set up by learn()
             model.logger.record("eval/success_rate", result.success_rate)
             for category, rate in result.per_category.items():
                 model.logger.record(f"eval/success_rate/{category}", rate)
+            for path in videos:                  # the poster: a video's last frame
+                model.logger.record(f"eval/video/{path.parent.name}/{path.stem}",
+                                    Image(last_frame(path), "HWC"),
+                                    exclude=("stdout", "log", "json", "csv"))
             model.logger.dump(model.num_timesteps)
-        write_evaluation(out, result, model.num_timesteps,
-                         {"levels": f"held-out split of {config.levels}"})
-        if config.videos:
-            held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
-                               for lv, category in zip(levels.test, levels.test_categories)]
-            write_videos(out / "videos" / f"step-{model.num_timesteps}", result,
-                         held_out_levels, config.env.action_repeat, config.videos)
         return result
 
     callbacks = [metrics,
