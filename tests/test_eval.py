@@ -224,7 +224,6 @@ def test_report_command_lists_a_broken_run_and_builds_the_rest(trained, tmp_path
 
 
 def test_train_videos_are_written_and_their_posters_logged(tmp_path):
-    from test_train import _scalars  # noqa: F401 - same event files
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
