@@ -27,7 +27,7 @@ order, so the same level and budget always give the same plan.
 
 States are stored in a pool of preallocated arrays (one row per node), so saving and
 restoring is a copy of array rows; the door-dependent grid edges, 18 KB per state, are stored
-once per distinct value.
+once per distinct value, and not at all in levels without doors.
 """
 from __future__ import annotations
 
@@ -40,7 +40,17 @@ import numpy as np
 from ..nav import analyze_level
 from ..nav._kernels import NX, NY, SUB
 from ..sim import BatchSimulator, LevelSource, load_level, simulate_inputs
-from ..sim.constants import GRAVITY_JUMP, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_DOOR, T_EXIT_SWITCH
+from ..sim.constants import (
+    GRAVITY_JUMP,
+    ST_CELEBRATING,
+    ST_DEAD,
+    ST_DYING,
+    T_EXIT_DOOR,
+    T_EXIT_SWITCH,
+    T_LOCKED_DOOR,
+    T_REGULAR_DOOR,
+    T_TRAP_DOOR,
+)
 from ..sim.layout import (
     E_ACTIVE,
     E_STATE,
@@ -106,17 +116,26 @@ class SolveResult:
 
 
 class _StatePool:
-    """Saved simulator states, one row per node; grid edges interned by value."""
+    """Saved simulator states, one row per node.
 
-    def __init__(self, sim: BatchSimulator, capacity: int):
+    The door-dependent grid edges (18 KB per state) change only when a door opens or
+    closes: in a level without doors they are never saved or restored, otherwise each
+    distinct value is stored once (keyed by two random-weight checksums) and nodes keep its
+    index."""
+
+    def __init__(self, sim: BatchSimulator, capacity: int, has_doors: bool):
         st = sim.state
         self.capacity = capacity
         self.fields = {name: np.zeros((capacity, *getattr(st, name).shape[1:]),
                                       getattr(st, name).dtype)
                        for name in ("env_i", "ninja_f", "ninja_i", "ent_f", "ent_i")}
+        self.has_doors = has_doors
         self.edge_of = np.zeros(capacity, np.int64)
-        self.edges: list[tuple[np.ndarray, np.ndarray]] = []
-        self._edge_ids: dict[bytes, int] = {}
+        self.hor_edges = np.zeros((0, *st.hor_edge.shape[1:]), st.hor_edge.dtype)
+        self.ver_edges = np.zeros((0, *st.ver_edge.shape[1:]), st.ver_edge.dtype)
+        self._edge_ids: dict[tuple[int, int], int] = {}
+        size = st.hor_edge[0].size + st.ver_edge[0].size
+        self._weights = np.random.default_rng(7).integers(1, 2**31, size=(size, 2))
         self.size = 0
 
     def save(self, sim: BatchSimulator, rows: np.ndarray) -> np.ndarray:
@@ -124,25 +143,33 @@ class _StatePool:
         ids = np.arange(self.size, self.size + len(rows))
         for name, array in self.fields.items():
             array[ids] = getattr(sim.state, name)[rows]
-        for i, row in zip(ids, rows):
-            hor, ver = sim.state.hor_edge[row], sim.state.ver_edge[row]
-            key = hor.tobytes() + ver.tobytes()
-            edge_id = self._edge_ids.get(key)
-            if edge_id is None:
-                edge_id = self._edge_ids[key] = len(self.edges)
-                self.edges.append((hor.copy(), ver.copy()))
-            self.edge_of[i] = edge_id
+        if self.has_doors:
+            self.edge_of[ids] = self._intern_edges(sim, rows)
         self.size += len(rows)
         return ids
+
+    def _intern_edges(self, sim: BatchSimulator, rows: np.ndarray) -> list[int]:
+        st = sim.state
+        flat = np.concatenate([st.hor_edge[rows].reshape(len(rows), -1),
+                               st.ver_edge[rows].reshape(len(rows), -1)], axis=1)
+        checksums = flat.astype(np.int64) @ self._weights
+        out = []
+        for k, key in enumerate(map(tuple, checksums.tolist())):
+            edge_id = self._edge_ids.get(key)
+            if edge_id is None:
+                edge_id = self._edge_ids[key] = len(self.hor_edges)
+                self.hor_edges = np.concatenate([self.hor_edges, st.hor_edge[rows[k]][None]])
+                self.ver_edges = np.concatenate([self.ver_edges, st.ver_edge[rows[k]][None]])
+            out.append(edge_id)
+        return out
 
     def load(self, sim: BatchSimulator, ids: np.ndarray, rows: np.ndarray) -> None:
         """Restore pool states ``ids`` into sim rows ``rows``."""
         for name, array in self.fields.items():
             getattr(sim.state, name)[rows] = array[ids]
-        for i, row in zip(ids, rows):
-            hor, ver = self.edges[self.edge_of[i]]
-            sim.state.hor_edge[row] = hor
-            sim.state.ver_edge[row] = ver
+        if self.has_doors:
+            sim.state.hor_edge[rows] = self.hor_edges[self.edge_of[ids]]
+            sim.state.ver_edge[rows] = self.ver_edges[self.edge_of[ids]]
 
 
 def _filled_distance(dist: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -223,7 +250,8 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
     sim = BatchSimulator([level], np.zeros(rows_per_batch, np.int64))
     heuristic = _Heuristic(level, sim)
     stages = np.diff((0,) + c.macro_frames)
-    pool = _StatePool(sim, c.max_nodes + rows_per_batch * len(stages))
+    has_doors = bool(types & {T_REGULAR_DOOR, T_LOCKED_DOOR, T_TRAP_DOOR})
+    pool = _StatePool(sim, c.max_nodes + rows_per_batch * len(stages), has_doors)
     rng = np.random.default_rng(12345)         # fixed: entity hashing weights only
     ent_weights = rng.integers(1, 2**31, size=(sim.state.ent_i.shape[1], 2))
     action_bytes = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
