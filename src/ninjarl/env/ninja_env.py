@@ -58,7 +58,26 @@ class NinjaEnv(gym.Env):
     after ``config.max_frames`` frames (default 5,000) or, if ``config.stuck_frames`` > 0, when
     the ninja stays within ``config.stuck_radius`` px for that many frames. ``info`` holds
     ``is_success``, ``level``, ``level_index``, ``frames``, ``death_cause`` and
-    ``switch_activated``.
+    ``switch_activated``. The registered ids add no ``TimeLimit``: the env's own truncation
+    (``config.max_steps`` steps, 1,250 by default) is the only step limit.
+
+    ## Gymnasium ids and the evaluation protocol
+    ``import ninjarl.env`` registers ``ninjarl/Ninja-v0`` (the built-in level set's training
+    split, all seven categories), ``ninjarl/Ninja-<category>-v0`` (one category's training
+    split) and ``ninjarl/Ninja-real-v0`` (the five official N++ levels); keyword arguments
+    ``categories``, ``split``, ``num_levels``, ``start_level``, ``dataset``, ``levels``,
+    ``observations``, ``config``, ``render_mode`` (:mod:`ninjarl.env.registry`). Train on the
+    training split; report success on the test split (same categories, unseen levels, disjoint
+    by content hash) and on the real levels::
+
+        import gymnasium as gym, ninjarl.env
+        venv = gym.make_vec("ninjarl/Ninja-v0", num_envs=64,
+                            vectorization_mode="vector_entry_point")   # train on this
+        test = gym.make("ninjarl/Ninja-v0", split="test")              # report on this
+        real = gym.make("ninjarl/Ninja-real-v0")                       # and on this
+        obs, info = test.reset(seed=0)   # info["level"]: the level id
+
+    ``NinjaEnv(levels)`` itself plays the levels it is given (``test/simple-walk`` if none).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
