@@ -3,11 +3,25 @@
 Each function writes to a temporary file in the target's own directory (so the final
 ``os.replace`` is a rename on one file system) and replaces the target only once the content
 is complete; on failure the temporary file is removed and the old target is untouched.
+
+Directories (:func:`replace_dir`) cannot be swapped in one rename, so a finished directory
+``new`` (written as ``.<name>.XXXXXXXX`` next to ``<name>``) replaces ``<name>`` in two:
+
+1. ``<name>`` -> ``.<name>.old`` (a leftover ``.<name>.old`` is deleted first: it can only be
+   there next to a complete ``<name>``);
+2. ``new`` -> ``<name>``; then ``.<name>.old`` is deleted.
+
+So at every moment either ``<name>`` is complete, or (a crash between steps 1 and 2) it is
+missing and ``.<name>.old`` holds the complete previous version. Readers use
+:func:`current_dir` (``<name>``, else ``.<name>.old``); a writer that continues from the
+directory calls :func:`recover_dir` first (renames ``.<name>.old`` back). Temporary directories
+left by a crash are removed by :func:`remove_stale_temps`.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -51,13 +65,47 @@ def save_npz(path: str | Path, arrays: dict) -> Path:
     return write_with(path, lambda f: np.savez(f, **arrays))
 
 
+def old_dir(target: Path) -> Path:
+    """Where :func:`replace_dir` keeps the previous ``target`` between its two renames."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.old")
+
+
 def replace_dir(new: Path, target: Path) -> None:
-    """Move the finished directory ``new`` to ``target``, replacing an existing one only after
-    ``new`` is complete (the old one is moved aside first, then deleted)."""
+    """Move the finished directory ``new`` to ``target``, crash-safely (see the module
+    docstring: the previous ``target`` waits as ``.<target>.old`` until ``new`` is in place)."""
+    new, target, old = Path(new), Path(target), old_dir(target)
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / "previous")
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)      # stale: ``target`` is complete
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def current_dir(target: str | Path) -> Path:
+    """``target``, or its previous version ``.<target>.old`` where a crash inside
+    :func:`replace_dir` left only that."""
+    target = Path(target)
+    old = old_dir(target)
+    return old if not target.exists() and old.is_dir() else target
+
+
+def recover_dir(target: str | Path) -> Path:
+    """Finish a :func:`replace_dir` that a crash interrupted between its renames: put
+    ``.<target>.old`` back as ``target`` if ``target`` is missing. Returns ``target``."""
+    target = Path(target)
+    if current_dir(target) != target:
+        os.replace(old_dir(target), target)
+    return target
+
+
+def remove_stale_temps(target: str | Path) -> None:
+    """Delete the temporary directories a crashed writer of ``target`` left next to it
+    (``.<name>.XXXXXXXX`` from ``tempfile.mkdtemp``, and ``.<name>.old.XXXXXXXX`` of earlier
+    versions); nothing else is touched. Only for targets with a single writer."""
+    target = Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(old\.)?[a-z0-9_]{{8}}")
+    if target.parent.is_dir():
+        for path in target.parent.iterdir():
+            if pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)

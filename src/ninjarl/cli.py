@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="observations stacked per step (default: 1)")
     train.add_argument("--config", type=Path, metavar="FILE", help="JSON file of settings")
     train.add_argument("--resume", type=Path, metavar="DIR",
-                       help="continue the run in DIR from its last checkpoint")
+                       help="continue the run in DIR from its last checkpoint, with its own "
+                       "settings (only --timesteps may be given with it)")
     train.add_argument("--curriculum", action="store_true",
                        help="train on all level categories in curriculum order, advancing "
                        "when the current stage's success rate is high enough")
@@ -436,6 +437,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     try:
         if args.resume is not None:
+            if args.config is not None:
+                TrainConfig.load(args.config)        # an invalid file is reported as such
+            given = [f"--{name.replace('_', '-')}" for name in _TRAIN_SETTINGS
+                     if getattr(args, name) is not None and getattr(args, name) is not False]
+            if given:
+                raise ValueError(f"--resume continues a run with its own settings; only "
+                                 f"--timesteps may be given with it, not {', '.join(given)}")
             resume(args.resume, args.timesteps)
             return 0
         settings = dict(
@@ -449,6 +457,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
     return 0
+
+
+#: the flags of ``train`` that --resume refuses (it continues with the run's own settings)
+_TRAIN_SETTINGS = ("arch", "levels", "envs", "seed", "out", "eval_every", "checkpoint_every",
+                   "frame_stack", "config", "curriculum", "bc", "videos")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -597,9 +610,13 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     unsolved: list[dict] = []
-    ds = build_dataset(args.out, args.train, args.test, categories, seed=args.seed,
-                       exclude_hashes=exclude, jobs=args.jobs, progress=progress,
-                       solve_budget=args.solve, unsolved=unsolved)
+    try:
+        ds = build_dataset(args.out, args.train, args.test, categories, seed=args.seed,
+                           exclude_hashes=exclude, jobs=args.jobs, progress=progress,
+                           solve_budget=args.solve, unsolved=unsolved)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     sizes = ", ".join(f"{s} {len(ds.split(s))}" for s in ds.split_names)
     print(f"wrote {args.out} ({sizes} levels) in {time.perf_counter() - start:.1f} s")
     if args.solve:

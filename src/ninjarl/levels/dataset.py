@@ -240,7 +240,9 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     runs). Every new level's hash is distinct from all other levels of both splits, from any
     split already in ``out`` and from ``exclude_hashes`` (see the module docstring). ``jobs`` > 1
     generates in that many worker processes (the output does not depend on it); ``progress``,
-    if given, is called as ``progress(split, category, done, total)``.
+    if given, is called as ``progress(split, category, done, total)``. An ``out/train`` or
+    ``out/test`` that is not a ninjarl split (no manifest of this format) is never replaced:
+    a ValueError names it.
 
     With ``solve_budget`` > 0 every level must also be *proven* solvable: the planner
     (:func:`ninjarl.solve.solve_level`, that many simulator frames) has to find a winning input
@@ -254,9 +256,14 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     if train_per_category < 0 or test_per_category < 0:
         raise ValueError("level counts must be non-negative")
     out = Path(out)
+    counts = {"train": train_per_category, "test": test_per_category}
+    for name in SPLITS:       # a split is replaced only if it is one (never a user's folder)
+        if counts[name] and (out / name).exists() and not _is_split(out / name):
+            raise ValueError(f"{out / name}: exists and is not a ninjarl level split (no "
+                             "ninjarl manifest.json); refusing to replace it: move it away or "
+                             "choose another OUT")
     out.mkdir(parents=True, exist_ok=True)
     taken = set(exclude_hashes)
-    counts = {"train": train_per_category, "test": test_per_category}
     for name in SPLITS:       # hashes of splits already there and not being rebuilt
         if counts[name] == 0 and (out / name / "manifest.json").exists():
             taken |= {e.content_hash for e in load_dataset(out).split(name)}
@@ -276,6 +283,15 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
             pool.close()
             pool.join()
     return load_dataset(out)
+
+
+def _is_split(path: Path) -> bool:
+    """Whether ``path`` is a split directory written by ninjarl (a manifest of its format)."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 def _generate_split(name, count, categories, seed, taken, pool, progress, solve_budget=0,

@@ -494,6 +494,24 @@ def build_bc_model(config: TrainConfig, level: bytes):
         return build_model(replace(config, out=""), venv)
 
 
+def check_bc_out(out_dir: Path) -> None:
+    """Refuse an output directory that holds anything but a BC checkpoint of ninjarl (its
+    files only, with ``trainer.json`` naming ``bc_report.json``): it would be replaced whole."""
+    from .checkpoint import CHECKPOINT_FILES
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+        return
+    ours = {*CHECKPOINT_FILES, "env_state.npz", "bc_report.json"}
+    try:
+        foreign = sorted({p.name for p in out_dir.iterdir()} - ours)
+        trainer = json.loads((out_dir / "trainer.json").read_text())
+        is_bc = not foreign and "bc_report" in trainer.get("extra", {})
+    except (OSError, ValueError, AttributeError, TypeError):     # not ours, or damaged
+        is_bc = False
+    if not is_bc:
+        raise ValueError(f"--out {out_dir}: not empty and not a behaviour-cloning checkpoint of "
+                         "ninjarl; its files would be replaced: choose a new or empty directory")
+
+
 def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_free",
            config: TrainConfig | None = None, epochs: int = 20, batch_size: int = 256,
            lr: float = 3e-4, value_warmup: bool = False, val_fraction: float = 0.2,
@@ -506,12 +524,14 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     ``config`` (default ``TrainConfig(arch=arch)``) decides the observations, action repeat
     and frame stack; it must match the PPO run that will fine-tune the result.
     ``cache_dir`` defaults to ``out_dir/../.bc_cache``; ``mirror`` adds the left↔right mirror
-    images of the training replays (see the module docstring).
+    images of the training replays (see the module docstring). An existing ``out_dir`` is
+    replaced only if it is empty or a BC checkpoint written here (:func:`check_bc_out`).
     """
     from ..eval import evaluate
     from ..sim import build_level
     from .checkpoint import save_checkpoint
     out_dir = Path(out_dir)
+    check_bc_out(out_dir)
     config = replace(config or TrainConfig(arch=arch), out=str(out_dir))
     paths = sorted(Path(replays_dir).glob("*.replay"))
     if not paths:

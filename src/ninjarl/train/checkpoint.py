@@ -12,6 +12,10 @@ Layout of a checkpoint directory:
   episodes and reproduces the uninterrupted run.
 
 Tensors are read with ``torch.load(weights_only=True)``; nothing is unpickled.
+
+A checkpoint replaces the previous one crash-safely (:func:`ninjarl.atomic.replace_dir`): a
+kill between its two renames leaves the previous checkpoint as ``.<name>.old``, which readers
+use and ``--resume`` renames back; temporary folders of a killed save are removed by the next.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import replace_dir
+from ..atomic import current_dir, remove_stale_temps, replace_dir
 from ..env import FrameStackVecEnv, NinjaVecEnv, find_env
 from .config import TrainConfig
 
@@ -36,6 +40,7 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
     """Write a checkpoint of `model` (an SB3 PPO) to directory `path`, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -88,7 +93,7 @@ def _json_default(value):
 
 def read_checkpoint(path: str | Path) -> tuple[TrainConfig, dict]:
     """The config and trainer state of a checkpoint; clear errors for missing/corrupt files."""
-    path = Path(path)
+    path = current_dir(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a checkpoint directory")
     missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
@@ -112,7 +117,7 @@ def load_weights(path: Path, name: str) -> dict:
 def restore_training(path: str | Path, model) -> dict:
     """Load weights, optimizer, counters, RNG states and (if saved) the environments' state
     into `model` (built from the checkpoint's config). Returns the saved ``extra`` dict."""
-    path = Path(path)
+    path = current_dir(path)
     _, trainer = read_checkpoint(path)
     model.policy.load_state_dict(load_weights(path, "policy.pt"), strict=True)
     model.policy.optimizer.load_state_dict(load_weights(path, "optimizer.pt"))

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..atomic import write_json
+from ..atomic import current_dir, write_json
 from ..eval.run import level_set_name, run_evaluation
 from .config import TrainConfig
 from .ppo import CHECKPOINT_DIR, FINAL_DIR, load_agent, resume, train
@@ -109,7 +109,7 @@ def _run_trial(trial: Trial, eval_levels, bc_replays, log) -> str:
         return "skipped (finished)"
     quiet = lambda message: None                       # noqa: E731 - per-run chatter
     if not (run / FINAL_DIR).is_dir():
-        if (run / CHECKPOINT_DIR).is_dir():
+        if current_dir(run / CHECKPOINT_DIR).is_dir():
             resume(run, trial.config.timesteps, log=quiet)
             status = "resumed"
         else:

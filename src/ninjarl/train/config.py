@@ -6,7 +6,9 @@ can be re-created from that file alone (``TrainConfig.from_dict``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+import types
+import typing
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
 from ..env.config import EnvConfig
@@ -131,23 +133,26 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
-        """Build from a (possibly partial) dict; unknown keys are an error naming them."""
+        """Build from a (possibly partial) dict. Unknown keys, values of the wrong type
+        (``bool`` is not a number) and values out of range are a one-line ValueError naming
+        ``source`` and the setting, e.g. ``run.json: ppo.learning_rate: expected a number``."""
         data = dict(data)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {unknown}; valid: {sorted(known)}")
-        ppo = PPOConfig(**_only(data.pop("ppo", {}), PPOConfig, f"{source}: ppo"))
-        finetune = FinetuneConfig(**_only(data.pop("finetune", {}), FinetuneConfig,
-                                          f"{source}: finetune"))
-        env_data = dict(data.pop("env", {}))
-        env_data.pop("shaping_scale", None)         # derived, written for readers only
-        env = _only(env_data, EnvConfig, f"{source}: env")
+        if isinstance(data.get("env"), dict):
+            data["env"] = {k: v for k, v in data["env"].items()
+                           if k != "shaping_scale"}      # derived, written for readers only
+        _check(data, cls, source)
+        ppo = data.pop("ppo", None) or {}
+        finetune = data.pop("finetune", None) or {}
         curriculum = data.pop("curriculum", None)
-        if curriculum is not None:
-            curriculum = CurriculumConfig.from_dict(
-                _only(curriculum, CurriculumConfig, f"{source}: curriculum"))
-        return cls(ppo=ppo, finetune=finetune, curriculum=curriculum, env=env, **data)
+        try:
+            if isinstance(curriculum, dict):
+                curriculum = CurriculumConfig.from_dict(curriculum)
+            return cls(ppo=ppo if isinstance(ppo, PPOConfig) else PPOConfig(**ppo),
+                       finetune=(finetune if isinstance(finetune, FinetuneConfig)
+                                 else FinetuneConfig(**finetune)),
+                       curriculum=curriculum, **data)
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -173,9 +178,46 @@ def _given(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if v is not None}
 
 
-def _only(data: dict, cls, source: str) -> dict:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+def _check(data, cls, source: str, path: str = "") -> None:
+    """Raise a one-line ValueError naming ``source`` and the setting unless ``data`` is a dict
+    of ``cls``'s fields with values of their annotated types (nested settings: dicts)."""
+    where = f"{source}: {path}" if path else source
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(hints))
     if unknown:
-        raise ValueError(f"{source}: unknown setting(s) {unknown}; valid: {sorted(known)}")
-    return data
+        raise ValueError(f"{where}: unknown setting(s) {unknown}; valid: {sorted(hints)}")
+    for name, value in data.items():
+        _check_value(value, hints[name], source, f"{path}.{name}" if path else name)
+
+
+_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_value(value, hint, source: str, path: str) -> None:
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = typing.get_args(hint) if union else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return
+        if is_dataclass(option) and isinstance(value, (dict, option)):
+            if isinstance(value, dict):
+                _check(value, option, source, path)
+            return
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                _check_value(item, typing.get_args(option)[0], source, f"{path}[{i}]")
+            return
+        if option in _KINDS and _is_kind(value, option):
+            return
+    wanted = " or ".join("null" if o is type(None) else "an object" if is_dataclass(o)
+                         else "a list" if typing.get_origin(o) is tuple else _KINDS[o]
+                         for o in options)
+    raise ValueError(f"{source}: {path}: expected {wanted}, got {value!r}")
+
+
+def _is_kind(value, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)

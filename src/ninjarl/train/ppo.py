@@ -3,6 +3,7 @@ model → learn with metrics, checkpoints and evaluation → save the final agen
 evaluation written to ``eval.json``."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import sys
@@ -16,7 +17,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.utils import set_random_seed
 
-from ..atomic import write_json
+from ..atomic import current_dir, recover_dir, write_json
 from ..env import make_vec_env
 from ..eval import EvalLevel, evaluate
 from ..eval.run import write_evaluation, write_videos
@@ -33,6 +34,8 @@ from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
+#: what a run that failed before training started may leave; a new start may replace them
+PRESTART_FILES = frozenset({"config.json", "autotune.json", "transfer_report.json"})
 
 
 @dataclass
@@ -42,6 +45,10 @@ class LevelSet:
     train_categories: list[str]
     test: list[Level]
     test_categories: list[str]
+
+    def train_ids(self) -> list[list[str]]:
+        """``[name, sha256 of the map]`` of every training level (stored in checkpoints)."""
+        return [[lv.name, hashlib.sha256(lv.map_data.raw).hexdigest()] for lv in self.train]
 
 
 def resolve_levels(spec: str) -> LevelSet:
@@ -97,10 +104,12 @@ def default_run_dir(config: TrainConfig) -> str:
 
 def train(config: TrainConfig, log=print) -> dict:
     """Run a new training run; returns the final evaluation document (also written to
-    ``<out>/eval.json``)."""
+    ``<out>/eval.json``). ``out`` must be new, empty, or hold only what a start that failed
+    before training left (:data:`PRESTART_FILES`: ``config.json`` is written once levels,
+    envs and model are built)."""
     config = replace(config, out=config.out or default_run_dir(config))
     out = Path(config.out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and not {p.name for p in out.iterdir()} <= PRESTART_FILES:
         raise ValueError(f"run directory {out} is not empty; use --resume {out} to continue "
                          f"it or choose another --out")
     return _run(config, resume=False, log=log)
@@ -110,12 +119,34 @@ def resume(run_dir: str | Path, timesteps: int | None = None, log=print) -> dict
     """Continue the run in ``run_dir`` from its last checkpoint (same step count, optimizer,
     normalisation statistics, RNG and environment states), up to ``timesteps`` in total
     (default: the run's own target)."""
-    config, _ = read_checkpoint(Path(run_dir) / CHECKPOINT_DIR)
+    checkpoint = recover_dir(Path(run_dir) / CHECKPOINT_DIR)   # a save killed mid-way
+    if not checkpoint.exists() and Path(run_dir).is_dir():
+        raise ValueError(f"{run_dir}: no checkpoint to resume (the run stopped before its "
+                         f"first one); start it again with --out {run_dir}")
+    config, trainer = read_checkpoint(checkpoint)
     config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps)
-    return _run(config, resume=True, log=log)
+    return _run(config, resume=True, log=log, saved_levels=trainer["extra"].get("levels"))
 
 
-def _run(config: TrainConfig, resume: bool, log) -> dict:
+def check_same_levels(saved: list, levels: LevelSet, config: TrainConfig) -> None:
+    """Refuse to resume on other training levels than the checkpoint's (a rebuilt dataset):
+    the error names the levels that changed, went or came."""
+    now = levels.train_ids()
+    if saved == now:
+        return
+    before, after = dict(map(tuple, saved)), dict(map(tuple, now))
+    differences = {
+        "changed": sorted(n for n in before.keys() & after.keys() if before[n] != after[n]),
+        "gone": sorted(before.keys() - after.keys()),
+        "new": sorted(after.keys() - before.keys())}
+    parts = [f"{len(names)} {what} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+             for what, names in differences.items() if names]
+    raise ValueError(f"{config.out}: the training levels of {config.levels!r} are not the ones "
+                     f"the checkpoint was trained on: {'; '.join(parts) or 'another order'}; "
+                     "restore those levels or start a new run")
+
+
+def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = None) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -123,6 +154,8 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
     torch.set_num_threads(threads)
     set_random_seed(config.seed)
     levels = resolve_levels(curriculum_levels(config) if config.curriculum else config.levels)
+    if resume and saved_levels is not None:        # None: a checkpoint from before they were kept
+        check_same_levels(saved_levels, levels, config)
     log(f"levels: {len(levels.train)} training, {len(levels.test)} held-out "
         f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
 
@@ -138,7 +171,6 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
             {"chosen": n_envs, "steps_per_s": {str(k): v for k, v in measurements.items()}}))
         config = replace(config, envs=n_envs)
         set_random_seed(config.seed)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
     curriculum = None
     if config.curriculum:
@@ -158,9 +190,13 @@ def _run(config: TrainConfig, resume: bool, log) -> dict:
         report = transfer_weights(model, config.bc, config)
         write_report(report, out / "transfer_report.json")
         log(report.summary())
+    # only now, with levels, envs and model built, is this a run (a failed start can be retried)
+    write_json(out / "config.json", config.to_dict())
+
+    level_ids = levels.train_ids()          # a resume checks it trains on the same levels
 
     def save(path):
-        extra = {"metrics": metrics.state()}
+        extra = {"metrics": metrics.state(), "levels": level_ids}
         if curriculum is not None:
             extra["curriculum"] = curriculum.state_dict()
         save_checkpoint(path, model, config, extra)
@@ -219,8 +255,9 @@ def load_agent(path: str | Path) -> PPO:
     ``model.num_timesteps`` is the step count it was saved at."""
     from .checkpoint import load_weights
     path = Path(path)
-    if (path / FINAL_DIR).is_dir():
+    if current_dir(path / FINAL_DIR).is_dir():
         path = path / FINAL_DIR
+    path = current_dir(path)
     config, trainer = read_checkpoint(path)
     venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env,
                         config.frame_stack, seed=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import write_json
+from ..atomic import current_dir, write_json
 from .checkpoint import load_weights, read_checkpoint
 from .config import TrainConfig
 
@@ -59,7 +59,7 @@ def check_compatible(checkpoint_config: TrainConfig, config: TrainConfig, source
 
 def transfer_weights(model, checkpoint: str | Path, config: TrainConfig) -> TransferReport:
     """Load the checkpoint's policy weights into ``model.policy`` and report every tensor."""
-    checkpoint = Path(checkpoint)
+    checkpoint = current_dir(checkpoint)
     saved_config, _ = read_checkpoint(checkpoint)
     check_compatible(saved_config, config, str(checkpoint))
     saved = load_weights(checkpoint, "policy.pt")

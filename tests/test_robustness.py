@@ -1,0 +1,263 @@
+"""Issue 18: never lose a user's files, survive a kill in the middle of a save, refuse what
+cannot work with one line (exit status 2), never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ninjarl import atomic
+from ninjarl.cli import build_parser, main
+from ninjarl.levels import build_dataset
+from ninjarl.train import PPOConfig, TrainConfig, load_agent, resume, train
+from ninjarl.train import ppo as ppo_module
+from ninjarl.train.bc import check_bc_out, run_bc
+from ninjarl.train.checkpoint import CHECKPOINT_FILES, read_checkpoint
+from ninjarl.train.curriculum import CurriculumConfig
+
+from conftest import REPLAYS
+
+BC_REPLAYS = REPLAYS / "bc"
+QUIET = lambda *_: None  # noqa: E731
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ninjarl: error: "), err
+    return lines[0]
+
+
+# ---- 1. a user's files are never replaced --------------------------------------------------
+
+def test_bc_refuses_an_out_dir_holding_other_files(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["bc", "--replays", str(BC_REPLAYS), "--out", str(out), "--epochs", "1"]) == 2
+    assert str(out) in _error_line(capsys)
+    assert (out / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="not a behaviour-cloning checkpoint"):
+        run_bc(BC_REPLAYS, out, log=None)
+    (out / "config.json").write_text("{}")      # a lone user config.json is no checkpoint
+    (out / "notes.txt").unlink()
+    with pytest.raises(ValueError, match="results"):
+        check_bc_out(out)
+
+
+def test_bc_may_replace_its_own_checkpoint(tmp_path):
+    out = tmp_path / "bc"
+    check_bc_out(out)                            # missing
+    out.mkdir()
+    check_bc_out(out)                            # empty
+    for name in (*CHECKPOINT_FILES, "env_state.npz", "bc_report.json"):
+        (out / name).write_text("")
+    (out / "trainer.json").write_text(json.dumps({"extra": {"bc_report": "bc_report.json"}}))
+    check_bc_out(out)
+    (out / "run.log").write_text("mine")         # plus a file of the user's: refused
+    with pytest.raises(ValueError):
+        check_bc_out(out)
+
+
+def test_levels_build_refuses_a_split_folder_that_is_not_a_dataset(tmp_path, capsys):
+    out = tmp_path / "data"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "my-level.map").write_bytes(b"mine")
+    argv = ["levels", "build", str(out), "--train", "1", "--categories", "simplest", "--jobs", "1"]
+    assert main(argv) == 2
+    assert str(out / "train") in _error_line(capsys)
+    assert (out / "train" / "my-level.map").read_bytes() == b"mine"
+    shutil.rmtree(out / "train")
+    assert main(argv) == 0                       # a ninjarl split is replaced
+    assert main(argv) == 0
+    assert not (out / "test").exists()
+
+
+# ---- 2. a save killed between its two renames ------------------------------------------------
+
+def _kill_on_second_replace(monkeypatch):
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed between the renames")
+        real(src, dst)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+
+
+def test_replace_dir_survives_a_kill_between_its_renames(tmp_path, monkeypatch):
+    target = tmp_path / "checkpoint"
+    target.mkdir()
+    (target / "v").write_text("1")
+    new = tmp_path / ".checkpoint.abcd1234"
+    new.mkdir()
+    (new / "v").write_text("2")
+    with monkeypatch.context() as m:
+        _kill_on_second_replace(m)
+        with pytest.raises(KeyboardInterrupt):
+            atomic.replace_dir(new, target)
+    assert not target.exists()
+    assert (atomic.current_dir(target) / "v").read_text() == "1"    # readers see the old one
+    atomic.recover_dir(target)
+    assert (target / "v").read_text() == "1" and not atomic.old_dir(target).exists()
+    atomic.remove_stale_temps(target)            # the killed writer's temporary folder
+    assert not new.exists()
+    newer = tmp_path / ".checkpoint.efgh5678"
+    newer.mkdir()
+    (newer / "v").write_text("3")
+    atomic.replace_dir(newer, target)
+    assert (target / "v").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def _tiny(out: Path, levels: str, **overrides) -> TrainConfig:
+    settings = dict(arch="vision_free", levels=levels, timesteps=32, envs=2, seed=3,
+                    out=str(out), checkpoint_every=0,
+                    ppo=PPOConfig(n_steps=16, batch_size=16, n_epochs=1),
+                    env={"max_frames": 40})
+    return TrainConfig(**(settings | overrides))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 32-step run on a one-level-per-split dataset (about 3 s)."""
+    root = tmp_path_factory.mktemp("trained")
+    build_dataset(root / "levels", 1, 1, categories=("simplest",), seed=0)
+    train(_tiny(root / "run", str(root / "levels")), log=QUIET)
+    return root
+
+
+def _copy_run(trained: Path, tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copytree(trained / "levels", tmp_path / "levels")
+    shutil.copytree(trained / "run", tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    config["levels"] = str(tmp_path / "levels")
+    (tmp_path / "run" / "checkpoint" / "config.json").write_text(json.dumps(config))
+    return tmp_path / "run", tmp_path / "levels"
+
+
+def test_resume_after_a_kill_inside_a_checkpoint_save(trained, tmp_path, monkeypatch):
+    run, _ = _copy_run(trained, tmp_path)
+    new = run / ".checkpoint.abcd1234"            # a save's finished temporary folder
+    shutil.copytree(run / "checkpoint", new)
+    with monkeypatch.context() as m:
+        _kill_on_second_replace(m)
+        with pytest.raises(KeyboardInterrupt):
+            atomic.replace_dir(new, run / "checkpoint")
+    assert not (run / "checkpoint").exists() and new.exists()
+    assert read_checkpoint(run / "checkpoint")[1]["num_timesteps"] == 32     # readers recover
+    assert load_agent(run / "checkpoint").num_timesteps == 32
+    resume(run, timesteps=64, log=QUIET)
+    assert read_checkpoint(run / "checkpoint")[1]["num_timesteps"] == 64
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".checkpoint.")]
+
+
+def test_resume_on_rebuilt_levels_names_what_changed(trained, tmp_path, capsys):
+    run, levels = _copy_run(trained, tmp_path)
+    trainer = json.loads((run / "checkpoint" / "trainer.json").read_text())
+    [(name, _)] = trainer["extra"]["levels"]          # [name, sha256] of each training level
+    build_dataset(levels, 1, 0, categories=("simplest",), seed=7)     # other training levels
+    assert main(["train", "--resume", str(run)]) == 2
+    line = _error_line(capsys)
+    assert "not the ones the checkpoint was trained on: 1 gone" in line and name in line
+
+
+# ---- 3. --resume takes no other settings; a failed start can be retried ----------------------
+
+def _train_flags() -> list[str]:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [a.option_strings[0] for a in commands.choices["train"]._actions
+            if a.option_strings and a.option_strings[0] not in ("-h", "--timesteps", "--resume")]
+
+
+@pytest.mark.parametrize("flag", _train_flags())
+def test_resume_refuses_every_other_setting(flag, tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text("{}")
+    value = {"--curriculum": [], "--config": [str(config)], "--envs": ["4"], "--arch": ["gcn"],
+             "--levels": ["simpler"], "--out": [str(tmp_path)], "--bc": ["x"],
+             "--frame-stack": ["1"]}.get(flag, ["0"])          # 0 is a setting too
+    assert main(["train", "--resume", str(tmp_path / "run"), flag, *value]) == 2
+    assert flag in _error_line(capsys)
+
+
+def test_resume_reports_an_invalid_config(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seed": "x"}')
+    assert main(["train", "--resume", str(tmp_path), "--config", str(bad)]) == 2
+    assert "bad.json: seed: expected an integer" in _error_line(capsys)
+
+
+def test_a_failed_start_leaves_a_retryable_directory(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    config = _tiny(out, "test/simple-walk")
+
+    def broken(*args, **kwargs):
+        raise ValueError("no envs today")
+    monkeypatch.setattr(ppo_module, "make_vec_env", broken)
+    with pytest.raises(ValueError, match="no envs today"):
+        train(config, log=QUIET)
+    assert not (out / "config.json").exists()
+    (out / "config.json").write_text("{}")        # as a failed start of an older version left
+    (out / "autotune.json").write_text("{}")
+    monkeypatch.setattr(ppo_module, "_run", lambda config, resume, log: "started")
+    assert train(config, log=QUIET) == "started"
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "no checkpoint to resume" in _error_line(capsys)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        train(config, log=QUIET)
+
+
+# ---- 4. config files: wrong types are one line naming the file and setting --------------------
+
+BAD_CONFIGS = [
+    ({"timesteps": "100"}, "timesteps: expected an integer, got '100'"),
+    ({"envs": True}, "envs: expected an integer or a string, got True"),
+    ({"envs": "many"}, "envs must be a positive integer or 'auto'"),
+    ({"seed": 1.5}, "seed: expected an integer, got 1.5"),
+    ({"ppo": {"learning_rate": "fast"}}, "ppo.learning_rate: expected a number, got 'fast'"),
+    ({"ppo": {"n_steps": False}}, "ppo.n_steps: expected an integer, got False"),
+    ({"ppo": None}, "ppo: expected an object, got None"),
+    ({"env": {"max_frames": None}}, "env.max_frames: expected an integer, got None"),
+    ({"env": {"observations": "game_state"}}, "env.observations: expected a list"),
+    ({"env": {"reward": {"death": "big"}}}, "env.reward.death: expected a number, got 'big'"),
+    ({"curriculum": 5}, "curriculum: expected an object or null, got 5"),
+    ({"curriculum": {"stages": ["simplest", 3]}}, "curriculum.stages[1]: expected a string"),
+    ({"frame_stack": 0}, "frame_stack must be >= 1, got 0"),
+    ({"arch": ["gcn"]}, "arch: expected a string"),
+    ({"finetune": {"clip_range": "0.1"}}, "finetune.clip_range: expected a number"),
+    ({"videos": -1}, "videos must be an integer >= 0"),
+    ({"levels": None}, "levels: expected a string, got None"),
+    ([1, 2], "must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize("document, message", BAD_CONFIGS)
+def test_bad_config_is_one_line_with_file_and_setting(document, message, tmp_path, capsys,
+                                                     monkeypatch):
+    monkeypatch.setattr(ppo_module, "_run", lambda *a, **k: pytest.fail("training started"))
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(document))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    line = _error_line(capsys)
+    assert f"{path}: " in line and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_load_message_and_cli_overrides(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"ppo": {"learning_rate": "fast"}}))
+    with pytest.raises(ValueError) as error:
+        TrainConfig.load(path)
+    assert str(error.value) == f"{path}: ppo.learning_rate: expected a number, got 'fast'"
+    path.write_text(json.dumps({"ppo": {"learning_rate": 1}, "curriculum": None}))
+    config = TrainConfig.load(path, curriculum=CurriculumConfig(window=3))   # as --curriculum
+    assert config.curriculum.window == 3 and config.ppo.learning_rate == 1
+    assert TrainConfig.from_dict(config.to_dict()) == config
