@@ -53,7 +53,8 @@ def test_training_run_writes_metrics_checkpoints_and_eval(tmp_path):
     assert config["env"]["gamma"] == config["ppo"]["gamma"]
     evaluation = json.loads((out / "eval.json").read_text())
     assert evaluation == result
-    assert set(evaluation) == {"timesteps", "episodes", "success_rate", "per_category"}
+    assert set(evaluation) == {"timesteps", "episodes", "success_rate", "per_category",
+                               "categories", "per_level", "settings"}
     assert evaluation["timesteps"] == 64 and evaluation["episodes"] == 1
     assert (out / "final" / "policy.pt").is_file() and (out / "checkpoint" / "env_state.npz").is_file()
 

@@ -204,8 +204,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     def held_out():
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
-        write_evaluation(out, result, model.num_timesteps,
-                         {"levels": f"held-out split of {config.levels}"})
+        result.document = write_evaluation(out, result, model.num_timesteps,
+                                           {"levels": f"held-out split of {config.levels}"})
         videos = []
         if config.videos:
             held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
@@ -246,7 +246,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     log(f"held-out success "
         f"{result.success_rate:.2%} over {result.episodes} levels "
         + " ".join(f"{c}: {r:.0%}" for c, r in result.per_category.items()))
-    return result.to_json(model.num_timesteps)
+    return result.document
 
 
 def load_agent(path: str | Path) -> PPO:
