@@ -86,7 +86,6 @@ class PlannerConfig:
     position_quantum: float = 3.0
     velocity_quantum: float = 0.5
     max_nodes: int = 200_000
-    crowding_weight: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "macro_frames", tuple(sorted(set(self.macro_frames))))
@@ -264,7 +263,6 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
     frames = [0]
     open_heap = [(float(heuristic(sim.state, np.array([0]))[0]), 0, int(root))]
     seen = {_keys(sim.state, np.array([0]), ent_weights, c)[0]}
-    visits = np.zeros((NX, NY), np.int64)       # children created per sub-cell
     search_frames = expansions = 0
 
     def _push_children(sim, alive, ids, total) -> bool:
@@ -280,9 +278,7 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
             return False
         fresh_rows = np.array(fresh, np.int64)
         child_ids = pool.save(sim, fresh_rows)
-        sx, sy = _cells(sim.state.ninja_f[fresh_rows, X], sim.state.ninja_f[fresh_rows, Y])
-        scores = heuristic(sim.state, fresh_rows) + c.crowding_weight * visits[sx, sy]
-        np.add.at(visits, (sx, sy), 1)
+        scores = heuristic(sim.state, fresh_rows)
         for child, row, h in zip(child_ids.tolist(), fresh, scores.tolist()):
             node = int(ids[row])
             parent.append(node)
