@@ -48,6 +48,12 @@ def write_with(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
+def safe_name(text: str) -> str:
+    """``text`` as one file or directory name: anything but letters, digits and ``_.+-``
+    (path separators included) becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     return write_with(path, lambda f: f.write(data))
 

@@ -52,10 +52,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 @dataclass
 class EvalResult:
-    """All episodes of an evaluation, in level order (all episodes of level 0 first);
-    ``document`` is the ``eval.json`` written for it, if any."""
+    """All episodes of an evaluation, in level order (all episodes of level 0 first)."""
     results: list[EpisodeResult]
-    document: dict | None = None
 
     @property
     def episodes(self) -> int:

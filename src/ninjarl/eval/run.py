@@ -9,11 +9,10 @@ Output directory::
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..atomic import write_json, write_text
+from ..atomic import safe_name, write_json, write_text
 from ..env import EnvConfig
 from ..sim import build_level
 from .evaluate import EpisodeResult, EvalResult, evaluate
@@ -26,7 +25,7 @@ def level_set_name(specs: Sequence[str]) -> str:
     """A file-name-safe name for a list of level specs (``official``, ``simplest+simpler``,
     a path's last component)."""
     parts = [Path(s.rstrip("/").split(":")[0]).name or s for s in specs]
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(parts))[:80] or "levels"
+    return safe_name("+".join(parts))[:80] or "levels"
 
 
 def evaluate_levels(model, levels: Sequence[EvalLevel], env_config: EnvConfig,
@@ -71,7 +70,7 @@ def write_videos(out_dir: str | Path, result: EvalResult, levels: Sequence[EvalL
     by_id = {(level.category, level.level_id): level for level in levels}
     paths = []
     for episode in pick_videos(result, per_category):
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", episode.level_id)
+        name = safe_name(episode.level_id)
         path = (Path(out_dir) / episode.category
                 / f"{'won' if episode.won else 'failed'}-{name}.mp4")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ninjarl.atomic import replace_dir
 from ninjarl.sim.errors import FormatError
 from ninjarl.sim.replay import encode_replay
 
@@ -340,13 +341,7 @@ def _write_split(final: Path, name: str, seed: int, levels) -> None:
         manifest = {"format": FORMAT, "version": VERSION, "generator_version": GENERATOR_VERSION,
                     "split": name, "seed": int(seed), "levels": records}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        old = None
-        if final.exists():
-            old = final.with_name(f".{name}.old.{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -28,6 +28,13 @@ def sub_cell(x, y):
     return sx, sy
 
 
+def sub_cells(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sub_cell` of arrays of points (int64 index arrays)."""
+    sx = np.clip(np.floor(x / SUB).astype(np.int64), 0, NX - 1)
+    sy = np.clip(np.floor(y / SUB).astype(np.int64), 0, NY - 1)
+    return sx, sy
+
+
 # ---- binary min-heap of (float key, int value) in two preallocated arrays (Dijkstra) ----
 
 @njit

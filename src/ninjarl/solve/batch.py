@@ -10,7 +10,6 @@ Output directory::
 from __future__ import annotations
 
 import multiprocessing
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes, write_json
+from ..atomic import safe_name, write_bytes, write_json
 from ..sim.replay import encode_replay
 from .planner import PlannerConfig, SolveResult, solve_level
 
@@ -32,7 +31,7 @@ def _solve_one(item: LevelItem, config: PlannerConfig) -> SolveResult:
 
 
 def replay_path(out: str | Path, level_id: str, category: str) -> Path:
-    return Path(out) / category / (re.sub(r"[^A-Za-z0-9_.-]", "_", level_id) + ".replay")
+    return Path(out) / category / (safe_name(level_id) + ".replay")
 
 
 def solve_levels(levels: Sequence[LevelItem], out: str | Path,

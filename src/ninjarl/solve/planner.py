@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..nav import analyze_level
-from ..nav._kernels import NX, NY, SUB
+from ..nav._kernels import NX, NY, SUB, sub_cells
 from ..sim import BatchSimulator, LevelSource, load_level, simulate_inputs
 from ..sim.constants import (
     GRAVITY_JUMP,
@@ -210,7 +210,7 @@ class _Heuristic:
         switches = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_EXIT_SWITCH)
         self.switch = int(switches[0]) if len(switches) else -1
         if self.switch >= 0:
-            sx, sy = _cells(sim.state.ent_f[:1, self.switch, E_X],
+            sx, sy = sub_cells(sim.state.ent_f[:1, self.switch, E_X],
                             sim.state.ent_f[:1, self.switch, E_Y])
             self.switch_to_exit = float(self.to_exit[sx[0], sy[0]])
         else:
@@ -222,16 +222,10 @@ class _Heuristic:
         return st.ent_i[rows, self.switch, E_ACTIVE] == 0
 
     def __call__(self, st, rows: np.ndarray) -> np.ndarray:
-        sx, sy = _cells(st.ninja_f[rows, X], st.ninja_f[rows, Y])
+        sx, sy = sub_cells(st.ninja_f[rows, X], st.ninja_f[rows, Y])
         switched = self.switched(st, rows)
         return np.where(switched, self.to_exit[sx, sy],
                         self.to_switch[sx, sy] + self.switch_to_exit)
-
-
-def _cells(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sx = np.clip(np.floor(x / SUB).astype(np.int64), 0, NX - 1)
-    sy = np.clip(np.floor(y / SUB).astype(np.int64), 0, NY - 1)
-    return sx, sy
 
 
 def solve_level(source: LevelSource, config: PlannerConfig | None = None,

@@ -11,7 +11,6 @@ checkpoint, a failing one is recorded in its ``trial.json`` and the others go on
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import shutil
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..atomic import current_dir, write_json
+from ..atomic import current_dir, safe_name, write_json
 from ..eval.run import level_set_name, run_evaluation
 from .config import TrainConfig
 from .ppo import CHECKPOINT_DIR, FINAL_DIR, load_agent, resume, train
@@ -68,7 +67,7 @@ def plan_trials(out: str | Path, base: dict, archs: Sequence[str] = (),
         for with_bc in {"off": [False], "on": [True], "both": [False, True]}[bc]:
             name = label + ("+bc" if with_bc else "")
             for seed in range(seeds):
-                run_dir = Path(out) / _slug(name) / f"seed-{seed}"
+                run_dir = Path(out) / safe_name(name) / f"seed-{seed}"
                 config = make(**base, seed=seed, out=str(run_dir))
                 trials.append(Trial(name, config, with_bc, config_file))
     return trials
@@ -168,5 +167,3 @@ def _write_trial(trial: Trial, error: str | None = None) -> None:
     write_json(trial.run_dir / "trial.json", document)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)

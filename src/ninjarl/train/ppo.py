@@ -201,11 +201,13 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
             extra["curriculum"] = curriculum.state_dict()
         save_checkpoint(path, model, config, extra)
 
-    def held_out():
+    def held_out() -> dict:
+        """Evaluate on the held-out levels, write eval.json (returned) and eval.md, videos,
+        TensorBoard scalars."""
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
-        result.document = write_evaluation(out, result, model.num_timesteps,
-                                           {"levels": f"held-out split of {config.levels}"})
+        document = write_evaluation(out, result, model.num_timesteps,
+                                    {"levels": f"held-out split of {config.levels}"})
         videos = []
         if config.videos:
             held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
@@ -221,7 +223,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
                                     Image(last_frame(path), "HWC"),
                                     exclude=("stdout", "log", "json", "csv"))
             model.logger.dump(model.num_timesteps)
-        return result
+        return document
 
     callbacks = [metrics,
                  BetweenUpdates(config.checkpoint_every, lambda: save(out / CHECKPOINT_DIR)),
@@ -234,7 +236,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     seconds = time.perf_counter() - start
     save(out / CHECKPOINT_DIR)
     save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
-    result = held_out()
+    document = held_out()
     updates = metrics.update_seconds
     steps_per_s = (model.num_timesteps - start_steps) / max(seconds, 1e-9)
     write_json(out / "train_summary.json", {
@@ -244,9 +246,9 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     log(f"trained {model.num_timesteps:,} steps in {seconds:.0f} s ({steps_per_s:,.0f} steps/s"
         + (f", median update {np.median(updates):.2f} s" if updates else "") + ")")
     log(f"held-out success "
-        f"{result.success_rate:.2%} over {result.episodes} levels "
-        + " ".join(f"{c}: {r:.0%}" for c, r in result.per_category.items()))
-    return result.document
+        f"{document['success_rate']:.2%} over {document['episodes']} levels "
+        + " ".join(f"{c}: {r:.0%}" for c, r in document["per_category"].items()))
+    return document
 
 
 def load_agent(path: str | Path) -> PPO:
