@@ -19,9 +19,10 @@ from ..sim import BatchSimulator, LevelSource, load_level
 from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
-from .config import EnvConfig
+from .config import SUBTASK_KEY, EnvConfig
 from .observations import GAME_STATE_SIZE, REACHABILITY_SIZE, game_state_kernel, reachability_kernel
 from .rewards import F_RETURN, I_FRAMES, I_STEPS, I_SWITCH, reset_kernel, step_kernel
+from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
 
 LevelSampler = Callable[[int, np.random.Generator], int]
 
@@ -90,6 +91,9 @@ class Engine:
         self._graph = None
         if "graph" in config.observations:
             self._graph = [build_graph(nv, level) for nv, level in zip(navs, self.levels)]
+        self._subtasks = None
+        if SUBTASK_KEY in config.observations:
+            self._subtasks = SubtaskTargets(self.levels, navs)
 
     # ---- spaces ---------------------------------------------------------------------------------
     def observation_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype, float, float]]:
@@ -99,6 +103,8 @@ class Engine:
             "global_view": ((100, 176, 1), np.uint8, 0, 255),
             "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
             "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
+            # the last column counts achievements (locked doors opened): no upper bound
+            SUBTASK_KEY: ((len(SUBTASKS), len(SUBTASK_FEATURES)), np.float32, -1.0, np.inf),
         }
         if "graph" in self.config.observations:
             spec = graph_spec()
@@ -211,6 +217,15 @@ class Engine:
         if "global_view" in self.obs:
             self._renderer.render_global_views(self._static_small, bank, st, ids,
                                                self.obs["global_view"])
+        if self._subtasks is not None:
+            out = self.obs[SUBTASK_KEY]
+            buf = out if ids is self._all else np.empty((len(ids), *out.shape[1:]), np.float32)
+            t = self._subtasks
+            subtask_kernel(bank, st, ids, self._lvl_i, self.env_i, self._dist_switch,
+                           self._dist_exit, t.door_entity, t.door_dist, t.mine_entity, max_dist,
+                           buf)
+            if buf is not out:
+                out[ids] = buf
         if self._graph is not None:
             for n in ids:
                 graph = self._graph[int(st.env_i[n, V_LEVEL])]

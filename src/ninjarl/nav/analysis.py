@@ -47,6 +47,8 @@ class LevelNav:
       locked_doors: int — number of locked doors in the level; doors_opened: how many of them
         the analysis could open (their switch is reachable).
       door_open: bool [n_locked] — per locked door (creation order) whether it can be opened.
+      dist_to_door_switch: float32 [n_locked, 88, 50] — path length in px to each locked
+        door's switch (creation order; ``inf`` where it cannot be reached).
       spawn_cell: (sx, sy) of the spawn.
       n_nodes, n_reachable: counts.
     """
@@ -66,6 +68,7 @@ class LevelNav:
     locked_doors: int
     doors_opened: int
     door_open: np.ndarray
+    dist_to_door_switch: np.ndarray
     spawn_cell: tuple[int, int]
     n_nodes: int
     n_reachable: int
@@ -220,6 +223,8 @@ def analyze_level(level: Level) -> LevelNav:
 
     dist_sw = dist_to(switch_mask)
     dist_ex = dist_to(exit_mask)
+    dist_door_sw = (np.stack([dist_to(m) for m in sw_masks]) if locked
+                    else np.zeros((0, NX, NY), np.float32))
     if switch_xy is None or exit_xy is None:
         dist_sw[:] = np.inf
         dist_ex[:] = np.inf
@@ -243,6 +248,7 @@ def analyze_level(level: Level) -> LevelNav:
         exit_mask=exit_mask, switch_reachable=switch_reachable, exit_reachable=exit_reachable,
         reachable_fraction=n_reach / n_nodes if n_nodes else 0.0, mine_dist=mine_dist,
         locked_doors=len(locked), doors_opened=int(door_open.sum()), door_open=door_open,
+        dist_to_door_switch=dist_door_sw,
         spawn_cell=(sx0, sy0), n_nodes=n_nodes, n_reachable=n_reach)
 
 
