@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--videos", type=_non_negative_int, metavar="K",
                        help="at each held-out evaluation, write K won and K failed episodes "
                        "per category as MP4 under OUT/videos/ (default: 0)")
+    _add_s3_arguments(train, "the run directory")
     train.set_defaults(run=_cmd_train)
 
     evaluation = commands.add_parser(
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="output directory (default: RUN/evals/<level sets>)")
     evaluation.add_argument("--json", action="store_true",
                             help="end the output with the eval.json document on one line")
+    _add_s3_arguments(evaluation, "the run directory (or --out, when outside it)")
     evaluation.set_defaults(run=_cmd_eval)
 
     solve = commands.add_parser(
@@ -237,7 +239,31 @@ def build_parser() -> argparse.ArgumentParser:
                          "on (as for eval, e.g. official)")
     compare.add_argument("--out", type=Path, metavar="DIR",
                          help="comparison directory (default: runs/compare-<time>)")
+    _add_s3_arguments(compare, "the comparison directory")
     compare.set_defaults(run=_cmd_compare)
+
+    pull = commands.add_parser(
+        "pull", help="fetch a run uploaded with --s3",
+        description="Fetch the directory uploaded under s3://BUCKET/PREFIX (train, compare, "
+        "eval or sweep --s3, or push) into DIR, checking every file's size and sha256 against "
+        "its manifest.json; files already in DIR with the right content are kept, so an "
+        "interrupted pull resumes. The result can be evaluated or continued with --resume.")
+    pull.add_argument("url", metavar="s3://BUCKET/PREFIX")
+    pull.add_argument("--out", type=Path, metavar="DIR",
+                      help="where to put it (default: runs/<last part of PREFIX>)")
+    pull.add_argument("--s3-endpoint", dest="s3_endpoint", metavar="URL",
+                      help="S3-compatible endpoint (default: the AWS configuration's)")
+    pull.set_defaults(run=_cmd_pull)
+
+    push = commands.add_parser(
+        "push", help="upload a run directory to S3 (or resume an interrupted upload)",
+        description="Upload DIR under s3://BUCKET/PREFIX with a manifest.json (path, size, "
+        "sha256 of every file); files already there with the same sha256 are skipped.")
+    push.add_argument("dir", type=Path, metavar="DIR")
+    push.add_argument("url", metavar="s3://BUCKET/PREFIX")
+    push.add_argument("--s3-endpoint", dest="s3_endpoint", metavar="URL",
+                      help="S3-compatible endpoint (default: the AWS configuration's)")
+    push.set_defaults(run=_cmd_push)
 
     report = commands.add_parser(
         "report", help="rebuild the comparison report from run directories",
@@ -332,6 +358,39 @@ def _add_levels_parser(commands) -> None:
     sheet.add_argument("--scale", type=_positive_int, default=4, metavar="K",
                        help="thumbnails are 1/K of full size (default: 4)")
     sheet.set_defaults(run=_cmd_levels_sheet)
+
+
+def _add_s3_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--s3", metavar="s3://BUCKET/PREFIX",
+                        help=f"at the end, upload {what} there with a manifest.json (files "
+                        "already there with the same sha256 are skipped; see pull and push)")
+    parser.add_argument("--s3-endpoint", dest="s3_endpoint", metavar="URL",
+                        help="S3-compatible endpoint (default: the AWS configuration's, e.g. "
+                        "AWS_ENDPOINT_URL_S3)")
+
+
+def _check_s3(args: argparse.Namespace) -> None:
+    """Before a long job: the bucket of --s3 must be reachable with these credentials."""
+    if args.s3:
+        from ninjarl.cloud import check_access
+
+        check_access(args.s3, args.s3_endpoint)
+
+
+def _upload(args: argparse.Namespace, directory: Path) -> int:
+    """Upload ``directory`` to --s3 if given; a failure is reported (exit status 1), and the
+    directory, which uploading only reads, stays as it is."""
+    if not args.s3:
+        return 0
+    from ninjarl.cloud import S3Error, upload_run
+
+    try:
+        upload_run(directory, args.s3, args.s3_endpoint)
+    except S3Error as e:
+        print(f"ninjarl: error: {_one_line(e)} ({directory} is intact; resume the upload with: "
+              f"ninjarl push {directory} {args.s3})", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _envs_value(text: str) -> int | str:
@@ -432,8 +491,11 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ninjarl.train import TrainConfig, resume, train
     from ninjarl.train.curriculum import CurriculumConfig
+    from ninjarl.train.ppo import default_run_dir
 
     try:
         if args.resume is not None:
@@ -444,19 +506,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if given:
                 raise ValueError(f"--resume continues a run with its own settings; only "
                                  f"--timesteps may be given with it, not {', '.join(given)}")
+            _check_s3(args)
             resume(args.resume, args.timesteps)
-            return 0
+            return _upload(args, args.resume)
         settings = dict(
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
             seed=args.seed, out=args.out, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
             videos=args.videos, curriculum=CurriculumConfig() if args.curriculum else None)
-        train(TrainConfig.load(args.config, **settings) if args.config
-              else TrainConfig.create(**settings))
+        config = (TrainConfig.load(args.config, **settings) if args.config
+                  else TrainConfig.create(**settings))
+        config = replace(config, out=config.out or default_run_dir(config))
+        _check_s3(args)
+        train(config)
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
-    return 0
+    return _upload(args, Path(config.out))
 
 
 #: the flags of ``train`` that --resume refuses (it continues with the run's own settings)
@@ -473,6 +539,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         config = model.train_config
         run_dir = args.agent.parent if args.agent.name == "final" else args.agent
         out = args.out or run_dir / "evals" / level_set_name(args.levels)
+        _check_s3(args)
         run_evaluation(
             model, args.levels, config.env, out, config.frame_stack,
             deterministic=not args.sampled, episodes_per_level=args.episodes_per_level,
@@ -484,7 +551,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
     if args.json:
         print(json.dumps(json.loads((out / "eval.json").read_text())))
-    return 0
+    inside = out.resolve().is_relative_to(run_dir.resolve())
+    return _upload(args, run_dir if inside else out)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
@@ -545,6 +613,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         trials = plan_trials(out, base, args.archs or (), args.configs or (), args.seeds,
                              args.bc)
+        _check_s3(args)
         statuses = run_trials(trials, args.eval_levels, args.bc_replays)
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
@@ -552,7 +621,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     report = build_report(out)
     failed = [t for t, status in statuses if status.startswith("failed")]
     print(f"wrote {report} ({len(trials) - len(failed)} of {len(trials)} trials ok)")
-    return 1 if failed else 0
+    return max(_upload(args, out), 1 if failed else 0)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -562,6 +631,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"ninjarl: error: {args.dir}: not a directory", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
     print(f"wrote {build_report(args.dir, args.out)}")
+    return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from ninjarl.cloud import S3Location, pull
+
+    location = S3Location.parse(args.url)
+    out = args.out or Path("runs") / (location.prefix.rsplit("/", 1)[-1] or location.bucket)
+    result = pull(args.url, out, args.s3_endpoint)
+    print(f"fetched {len(result.transferred)} files into {out} ({len(result.skipped)} were "
+          "already there), all matching the manifest")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from ninjarl.cloud import upload_run
+
+    upload_run(args.dir, args.url, args.s3_endpoint, passes=1)
     return 0
 
 
