@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--videos", type=_non_negative_int, metavar="K",
                        help="at each held-out evaluation, write K won and K failed episodes "
                        "per category as MP4 under OUT/videos/ (default: 0)")
+    train.add_argument("--no-doctor", action="store_true", dest="no_doctor",
+                       help="skip the quick `ninjarl doctor` checks run before the first step")
     _add_s3_arguments(train, "the run directory")
     train.set_defaults(run=_cmd_train)
 
@@ -273,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("dir", type=Path, metavar="DIR")
     report.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: DIR)")
     report.set_defaults(run=_cmd_report)
+
+    doctor = commands.add_parser(
+        "doctor", help="check a run or a config for silent failures",
+        description="Check a run directory (or a config file before a run) for the failures "
+        "that leave a run looking healthy: observations built differently for BC, RL and "
+        "evaluation, an incomplete BC transfer, parameters without optimizer or gradient, an "
+        "unmeasured env count, unequal frame stacking, TensorBoard without episode scalars, "
+        "images scaled twice or never, a shaping discount other than PPO's, a reward that "
+        "pays dying more than finishing, an untrained level of a hierarchical agent. Each "
+        "check prints PASS, FAIL or SKIP with its figure; exit status 1 if any fails.")
+    doctor.add_argument("run_dir", nargs="?", type=Path, metavar="RUN_DIR")
+    doctor.add_argument("--config", type=Path, metavar="FILE",
+                        help="check a config file instead of a run")
+    doctor.add_argument("--bc", type=Path, metavar="CKPT",
+                        help="a behaviour-cloning checkpoint to check against the run or config")
+    doctor.set_defaults(run=_cmd_doctor)
 
     bc = commands.add_parser(
         "bc", help="behaviour cloning from human replays",
@@ -507,7 +525,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"--resume continues a run with its own settings; only "
                                  f"--timesteps may be given with it, not {', '.join(given)}")
             _check_s3(args)
-            resume(args.resume, args.timesteps)
+            resume(args.resume, args.timesteps, preflight=_preflight(args))
             return _upload(args, args.resume)
         settings = dict(
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
@@ -518,11 +536,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
                   else TrainConfig.create(**settings))
         config = replace(config, out=config.out or default_run_dir(config))
         _check_s3(args)
-        train(config)
+        train(config, preflight=_preflight(args))
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
     return _upload(args, Path(config.out))
+
+
+def _preflight(args: argparse.Namespace):
+    if args.no_doctor:
+        return None
+    from ninjarl.doctor import preflight_or_stop
+    return preflight_or_stop
 
 
 #: the flags of ``train`` that --resume refuses (it continues with the run's own settings)
@@ -665,6 +690,21 @@ def _cmd_bc(args: argparse.Namespace) -> int:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ninjarl.doctor import diagnose_config, diagnose_run, failed, report
+
+    try:
+        if (args.run_dir is None) == (args.config is None):
+            raise ValueError("doctor: give a RUN_DIR or --config FILE (one of them)")
+        checks = (diagnose_run(args.run_dir, args.bc) if args.run_dir is not None
+                  else diagnose_config(args.config, args.bc))
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    print(report(checks))
+    return 1 if failed(checks) else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:

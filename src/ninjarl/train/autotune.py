@@ -36,7 +36,7 @@ def autotune_envs(levels: Sequence[LevelSource], env_config: EnvConfig, policy,
     of the memory available now.
     """
     measurements: dict[int, float] = {}
-    available = _available_memory_bytes()
+    available = available_memory_bytes()
     for n in candidates:
         venv = make_vec_env(levels, n, env_config, frame_stack, seed=0)
         obs = venv.reset()
@@ -56,7 +56,8 @@ def autotune_envs(levels: Sequence[LevelSource], env_config: EnvConfig, policy,
     return best, measurements
 
 
-def _available_memory_bytes() -> int:
+def available_memory_bytes() -> int:
+    """MemAvailable of /proc/meminfo in bytes (0 where unknown)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:

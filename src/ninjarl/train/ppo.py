@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +37,10 @@ CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
 #: what a run that failed before training started may leave; a new start may replace them
 PRESTART_FILES = frozenset({"config.json", "autotune.json", "transfer_report.json"})
+
+
+#: ``preflight(model, config, training levels, run dir, transfer report or None)``
+Preflight = Callable[[PPO, TrainConfig, list[Level], Path, dict | None], None]
 
 
 @dataclass
@@ -102,20 +107,22 @@ def default_run_dir(config: TrainConfig) -> str:
             f"{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def train(config: TrainConfig, log=print) -> dict:
+def train(config: TrainConfig, log=print, preflight: Preflight | None = None) -> dict:
     """Run a new training run; returns the final evaluation document (also written to
     ``<out>/eval.json``). ``out`` must be new, empty, or hold only what a start that failed
     before training left (:data:`PRESTART_FILES`: ``config.json`` is written once levels,
-    envs and model are built)."""
+    envs and model are built). ``preflight`` (``ninjarl train`` passes the doctor's quick
+    checks) runs before the first step and stops the run by raising ValueError."""
     config = replace(config, out=config.out or default_run_dir(config))
     out = Path(config.out)
     if out.exists() and not {p.name for p in out.iterdir()} <= PRESTART_FILES:
         raise ValueError(f"run directory {out} is not empty; use --resume {out} to continue "
                          f"it or choose another --out")
-    return _run(config, resume=False, log=log)
+    return _run(config, resume=False, log=log, preflight=preflight)
 
 
-def resume(run_dir: str | Path, timesteps: int | None = None, log=print) -> dict:
+def resume(run_dir: str | Path, timesteps: int | None = None, log=print,
+           preflight: Preflight | None = None) -> dict:
     """Continue the run in ``run_dir`` from its last checkpoint (same step count, optimizer,
     normalisation statistics, RNG and environment states), up to ``timesteps`` in total
     (default: the run's own target)."""
@@ -125,7 +132,8 @@ def resume(run_dir: str | Path, timesteps: int | None = None, log=print) -> dict
                          f"first one); start it again with --out {run_dir}")
     config, trainer = read_checkpoint(checkpoint)
     config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps)
-    return _run(config, resume=True, log=log, saved_levels=trainer["extra"].get("levels"))
+    return _run(config, resume=True, log=log, saved_levels=trainer["extra"].get("levels"),
+                preflight=preflight)
 
 
 def check_same_levels(saved: list, levels: LevelSet, config: TrainConfig) -> None:
@@ -146,7 +154,8 @@ def check_same_levels(saved: list, levels: LevelSet, config: TrainConfig) -> Non
                      "restore those levels or start a new run")
 
 
-def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = None) -> dict:
+def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = None,
+         preflight: Preflight | None = None) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -186,10 +195,13 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         if curriculum is not None:
             curriculum.load_state_dict(extra["curriculum"])
         log(f"resumed at step {model.num_timesteps:,}")
-    elif config.bc:
-        report = transfer_weights(model, config.bc, config)
-        write_report(report, out / "transfer_report.json")
-        log(report.summary())
+    transfer = None
+    if not resume and config.bc:
+        transfer = transfer_weights(model, config.bc, config)
+        write_report(transfer, out / "transfer_report.json")
+        log(transfer.summary())
+    if preflight is not None:
+        preflight(model, config, levels.train, out, transfer.to_json() if transfer else None)
     # only now, with levels, envs and model built, is this a run (a failed start can be retried)
     write_json(out / "config.json", config.to_dict())
 
