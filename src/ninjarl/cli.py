@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "when the current stage's success rate is high enough")
     train.add_argument("--bc", metavar="CKPT", help="start from a behaviour-cloning checkpoint "
                        "(strict transfer, report in OUT/transfer_report.json)")
+    train.add_argument("--hierarchical", action="store_true",
+                       help="train a hierarchical agent: a subtask policy over a "
+                       "subtask-conditioned controller, --arch as their shared feature extractor "
+                       "(other settings: a config file's \"hierarchical\" object)")
     train.add_argument("--videos", type=_non_negative_int, metavar="K",
                        help="at each held-out evaluation, write K won and K failed episodes "
                        "per category as MP4 under OUT/videos/ (default: 0)")
@@ -511,7 +515,9 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from ninjarl.env.config import SUBTASK_KEY
     from ninjarl.train import TrainConfig, resume, train
+    from ninjarl.train.config import HierarchicalConfig
     from ninjarl.train.curriculum import CurriculumConfig
     from ninjarl.train.ppo import default_run_dir
 
@@ -534,6 +540,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             videos=args.videos, curriculum=CurriculumConfig() if args.curriculum else None)
         config = (TrainConfig.load(args.config, **settings) if args.config
                   else TrainConfig.create(**settings))
+        if args.hierarchical and config.hierarchical is None:     # a file's own settings stay
+            config = replace(config, hierarchical=HierarchicalConfig(), env=replace(
+                config.env, observations=config.env.observations + (SUBTASK_KEY,)))
         config = replace(config, out=config.out or default_run_dir(config))
         _check_s3(args)
         train(config, preflight=_preflight(args))
@@ -552,7 +561,7 @@ def _preflight(args: argparse.Namespace):
 
 #: the flags of ``train`` that --resume refuses (it continues with the run's own settings)
 _TRAIN_SETTINGS = ("arch", "levels", "envs", "seed", "out", "eval_every", "checkpoint_every",
-                   "frame_stack", "config", "curriculum", "bc", "videos")
+                   "frame_stack", "config", "curriculum", "bc", "videos", "hierarchical")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

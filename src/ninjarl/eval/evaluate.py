@@ -136,9 +136,10 @@ def evaluate(model, levels: Sequence[Level], categories: Sequence[str], env_conf
              frame_stack: int = 1, deterministic: bool = True, episodes_per_level: int = 1,
              seed: int = 0) -> EvalResult:
     """Play ``episodes_per_level`` episodes on every level and report them (level names are
-    the ids). ``model`` is anything with SB3's ``predict(obs, deterministic)`` and an
-    ``observation_space``; sampled actions use a torch generator seeded with ``seed``, leaving
-    the global torch RNG as it was."""
+    the ids). ``model`` is anything with SB3's ``predict(obs, state, episode_start,
+    deterministic)`` and an ``observation_space`` (the state carries a hierarchical agent's
+    subtasks; a flat policy returns None); sampled actions use a torch generator seeded with
+    ``seed``, leaving the global torch RNG as it was."""
     if not levels:
         raise ValueError("evaluate: no levels to evaluate on")
     if len(categories) != len(levels):
@@ -165,13 +166,15 @@ def _play_batch(model, levels, categories, env_config, frame_stack, deterministi
     obs = venv.reset()
     done: list[EpisodeResult | None] = [None] * len(levels)
     actions: list[list[int]] = [[] for _ in levels]
+    state, starts = None, np.ones(len(levels), bool)
     for _ in range(env_config.max_steps + 1):
-        chosen, _ = model.predict(obs, deterministic=deterministic)
+        chosen, state = model.predict(obs, state=state, episode_start=starts,
+                                      deterministic=deterministic)
         for k, a in enumerate(chosen):
             if done[k] is None:
                 actions[k].append(int(a))
-        obs, _, dones, infos = venv.step(chosen)
-        for k in np.flatnonzero(dones):
+        obs, _, starts, infos = venv.step(chosen)
+        for k in np.flatnonzero(starts):
             if done[k] is None:
                 info = infos[k]
                 outcome = (WON if info["is_success"] else

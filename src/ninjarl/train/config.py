@@ -11,7 +11,8 @@ import typing
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
-from ..env.config import EnvConfig
+from ..env.config import SUBTASK_KEY, EnvConfig
+from ..env.subtasks import SUBTASKS, subtask_index
 from ..models import get_architecture
 from .curriculum import CurriculumConfig
 
@@ -56,6 +57,44 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class HierarchicalConfig:
+    """A hierarchical agent (:mod:`ninjarl.train.hierarchical`): a high level picks one of
+    ``subtasks`` (names from :data:`ninjarl.env.subtasks.SUBTASKS`; ``exit_switch`` and
+    ``exit_door`` are required, they are the way to finish) whenever the previous one is
+    complete, no longer available, the episode ended, or after ``max_steps`` (K) steps; a low
+    level acts every step on the subtask, rewarded with ``completion_bonus`` when it is
+    complete, the environment's death penalty when the ninja dies, and potential-based shaping
+    ``gamma * phi(s') - phi(s)``, ``phi = -shaping_scale * distance still to go`` (in [0, 1],
+    the subtask observation's ``distance``). ``embedding_dim``: width of the subtask embedding.
+    """
+    max_steps: int = 64
+    subtasks: tuple[str, ...] = SUBTASKS
+    completion_bonus: float = 1.0
+    shaping_scale: float = 1.0
+    embedding_dim: int = 8
+
+    def __post_init__(self):
+        object.__setattr__(self, "subtasks", tuple(self.subtasks))
+        if self.max_steps < 1:
+            raise ValueError(f"hierarchical.max_steps must be >= 1, got {self.max_steps}")
+        for name in self.subtasks:
+            try:
+                subtask_index(name)
+            except ValueError as e:
+                raise ValueError(f"hierarchical.subtasks: {e}") from None
+        if len(set(self.subtasks)) != len(self.subtasks):
+            raise ValueError(f"hierarchical.subtasks: a subtask is listed twice: "
+                             f"{list(self.subtasks)}")
+        if not {"exit_switch", "exit_door"} <= set(self.subtasks):
+            raise ValueError("hierarchical.subtasks must include exit_switch and exit_door "
+                             f"(the way to finish a level), got {list(self.subtasks)}")
+        if self.completion_bonus < 0 or self.shaping_scale < 0:
+            raise ValueError("hierarchical.completion_bonus and shaping_scale must be >= 0")
+        if self.embedding_dim < 1:
+            raise ValueError(f"hierarchical.embedding_dim must be >= 1, got {self.embedding_dim}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run.
 
@@ -67,7 +106,9 @@ class TrainConfig:
     run trains on the levels of all curriculum stages (from the built-in level set, or from
     the dataset directory given as ``levels``) and a curriculum picks each episode's level.
     ``videos`` > 0 writes that many won and failed episodes per category as MP4 at every
-    held-out evaluation (``OUT/videos/step-<N>/``). ``env`` may be left out or given as a dict
+    held-out evaluation (``OUT/videos/step-<N>/``). ``hierarchical`` (set: a
+    :class:`HierarchicalConfig`) trains a hierarchical agent with ``arch`` as its shared
+    feature extractor; its envs also compute the ``subtasks`` observation. ``env`` may be left out or given as a dict
     of settings: observation keys and discount then come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
@@ -85,6 +126,7 @@ class TrainConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
+    hierarchical: HierarchicalConfig | None = None
     env: EnvConfig | None = None
 
     def __post_init__(self):
@@ -103,14 +145,16 @@ class TrainConfig:
         """The one place where the env settings meet the rest of the run: what the
         architecture (observation keys) and PPO (discount, also the shaping discount) decide is
         filled in where ``env`` leaves it out, and where ``env`` states it, it must agree."""
-        decided = {"observations": get_architecture(self.arch).observation_keys,
+        keys = get_architecture(self.arch).observation_keys
+        decided = {"observations": keys + ((SUBTASK_KEY,) if self.hierarchical else ()),
                    "gamma": self.ppo.gamma}
         env = self.env
         if env is None or isinstance(env, dict):
             env = EnvConfig.from_dict({**decided, **(env or {})})
         if tuple(env.observations) != decided["observations"]:
             raise ValueError(f"TrainConfig: env.observations {list(env.observations)} disagree "
-                             f"with architecture {self.arch!r}, which reads "
+                             f"with architecture {self.arch!r}"
+                             f"{' (hierarchical)' if self.hierarchical else ''}, which reads "
                              f"{list(decided['observations'])}; leave env.observations out "
                              "to use the architecture's")
         if env.gamma != self.ppo.gamma:
@@ -144,13 +188,16 @@ class TrainConfig:
         ppo = data.pop("ppo", None) or {}
         finetune = data.pop("finetune", None) or {}
         curriculum = data.pop("curriculum", None)
+        hierarchical = data.pop("hierarchical", None)
         try:
             if isinstance(curriculum, dict):
                 curriculum = CurriculumConfig.from_dict(curriculum)
+            if isinstance(hierarchical, dict):
+                hierarchical = HierarchicalConfig(**hierarchical)
             return cls(ppo=ppo if isinstance(ppo, PPOConfig) else PPOConfig(**ppo),
                        finetune=(finetune if isinstance(finetune, FinetuneConfig)
                                  else FinetuneConfig(**finetune)),
-                       curriculum=curriculum, **data)
+                       curriculum=curriculum, hierarchical=hierarchical, **data)
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 

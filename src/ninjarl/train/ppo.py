@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..eval import EvalLevel, evaluate
 from ..eval.run import write_evaluation, write_videos
 from ..eval.video import last_frame
 from ..models import policy_kwargs
+from ..models.hierarchical import SubtaskState
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
 from .autotune import autotune_envs, available_cores
@@ -31,6 +33,7 @@ from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .curriculum import Curriculum
+from .hierarchical import HierarchicalPPO
 from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
@@ -93,12 +96,18 @@ def build_model(config: TrainConfig, venv) -> PPO:
     p = config.effective_ppo
     # a minibatch cannot exceed one rollout (few envs): use the whole rollout instead
     batch_size = min(p.batch_size, p.n_steps * venv.num_envs)
-    return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(config.arch),
-               learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
-               n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
-               clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-               max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
-               tensorboard_log=config.out or None)
+    if config.hierarchical:
+        algorithm = partial(HierarchicalPPO, env=venv, arch=config.arch,
+                            hierarchical=config.hierarchical,
+                            death_penalty=config.env.reward.death)
+    else:
+        algorithm = partial(PPO, "MultiInputPolicy", venv,
+                            policy_kwargs=policy_kwargs(config.arch))
+    return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
+                     n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
+                     clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+                     max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
+                     tensorboard_log=config.out or None)
 
 
 def default_run_dir(config: TrainConfig) -> str:
@@ -192,6 +201,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     if resume:
         extra = restore_training(out / CHECKPOINT_DIR, model)
         metrics.load_state(extra.get("metrics", {}))
+        if config.hierarchical:
+            model.subtask_state = SubtaskState.from_json(extra["subtask_state"])
         if curriculum is not None:
             curriculum.load_state_dict(extra["curriculum"])
         log(f"resumed at step {model.num_timesteps:,}")
@@ -209,6 +220,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
 
     def save(path):
         extra = {"metrics": metrics.state(), "levels": level_ids}
+        if config.hierarchical:
+            extra["subtask_state"] = model.subtask_state.to_json()
         if curriculum is not None:
             extra["curriculum"] = curriculum.state_dict()
         save_checkpoint(path, model, config, extra)
