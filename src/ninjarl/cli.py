@@ -245,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "on (as for eval, e.g. official)")
     compare.add_argument("--out", type=Path, metavar="DIR",
                          help="comparison directory (default: runs/compare-<time>)")
+    compare.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                         help="run each trial as a Ray task: on the cluster at ADDRESS ('auto': "
+                         "the one started with 'ray start' here), or without ADDRESS on a local "
+                         "Ray instance; a failed trial is tried once more (docs/cluster.md)")
+    compare.add_argument("--cpus-per-trial", type=_positive_int, default=1, metavar="N",
+                         dest="cpus_per_trial", help="CPUs (and torch threads) a trial declares "
+                         "to Ray (default: 1)")
+    compare.add_argument("--gpus-per-trial", type=float, default=0, metavar="G",
+                         dest="gpus_per_trial", help="GPUs a trial declares to Ray (default: 0)")
     _add_s3_arguments(compare, "the comparison directory")
     compare.set_defaults(run=_cmd_compare)
 
@@ -648,7 +657,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         trials = plan_trials(out, base, args.archs or (), args.configs or (), args.seeds,
                              args.bc)
         _check_s3(args)
-        statuses = run_trials(trials, args.eval_levels, args.bc_replays)
+        if args.ray is None:
+            statuses = run_trials(trials, args.eval_levels, args.bc_replays)
+        else:
+            from ninjarl.train.cluster import run_trials_on_ray, start_ray
+
+            stop = start_ray(args.ray)
+            try:
+                statuses = run_trials_on_ray(trials, args.eval_levels, args.bc_replays,
+                                             args.cpus_per_trial, args.gpus_per_trial)
+            finally:
+                stop()
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR

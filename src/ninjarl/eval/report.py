@@ -146,11 +146,11 @@ class _Invalid(Exception):
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:
-    """Every run directory at or below ``root`` (one holding ``config.json`` or ``eval.json``),
-    sorted. Symlinked directories are not followed, hidden directories (``.name``, e.g. the
-    temporary directories of an atomic write) are skipped, and a run directory's own
-    subdirectories are not searched (they are parts of the run: its ``checkpoint/`` and
-    ``final/`` agents also hold a ``config.json``). A directory holding ``policy.pt`` and no
+    """Every run directory at or below ``root`` (one holding ``config.json``, ``eval.json`` or a
+    comparison's ``trial.json``), sorted. Symlinked directories are not followed, hidden
+    directories (``.name``, e.g. the temporary directories of an atomic write) are skipped,
+    and a run directory's own subdirectories are not searched (they are parts of the run: its
+    ``checkpoint/`` and ``final/`` agents also hold a ``config.json``). A directory holding ``policy.pt`` and no
     ``eval.json`` is an agent checkpoint (e.g. a behaviour-cloning output), not a run."""
     root = Path(root)
     if not root.is_dir():
@@ -158,7 +158,7 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         names = set(filenames) | set(dirnames)
-        if "config.json" in names or "eval.json" in names:
+        if names & {"config.json", "eval.json", "trial.json"}:
             if not ("policy.pt" in names and "eval.json" not in names):
                 found.append(Path(dirpath))
             dirnames[:] = []
@@ -186,6 +186,12 @@ def load_run(path: str | Path) -> Run:
     ``eval.json`` is missing or malformed. Malformed optional files are skipped with a warning
     (``Run.warnings``)."""
     path = Path(path)
+    if (path / "trial.json").is_file():
+        try:
+            trial = _read_json(path, "trial.json")
+        except _Invalid:
+            trial = {}                          # a warning below, with the other optional files
+        _check_trial(trial)
     config = _read_json(path, "config.json")
     arch = _field(config, "config.json", "arch", str)
     if not arch:
@@ -276,6 +282,15 @@ def read_scalars(tb_dirs: Sequence[Path]) -> dict[str, tuple[np.ndarray, np.ndar
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _check_trial(trial: dict) -> None:
+    """A comparison trial whose last attempt failed is listed with its error, not reported."""
+    error = trial.get("error")
+    if isinstance(error, str) and error.strip():
+        attempts = trial.get("attempts", 1)
+        raise _Invalid(f"trial failed ({attempts} attempt{'s' * (attempts != 1)}): "
+                       f"{_one_line(error.strip().splitlines()[-1])}")
 
 
 def _read_json(run: Path, name: str) -> dict:

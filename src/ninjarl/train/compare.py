@@ -85,10 +85,9 @@ def run_trials(trials: Sequence[Trial], eval_levels: Sequence[str] = (),
         log(f"[{i}/{len(trials)}] {trial.label} seed {trial.config.seed}: {trial.run_dir}")
         start = time.perf_counter()
         try:
-            status = _run_trial(trial, eval_levels, bc_replays, log)
+            status = run_trial(trial, eval_levels, bc_replays, log)
         except Exception as error:                      # one failing trial must not stop all
-            status = f"failed: {type(error).__name__}: {error}"
-            _write_trial(trial, error="".join(traceback.format_exception(error)))
+            status = record_failure(trial, *describe_error(error))
         log(f"[{i}/{len(trials)}] {status} ({time.perf_counter() - start:.0f} s)")
         statuses.append((trial, status))
     return statuses
@@ -102,7 +101,11 @@ def is_finished(trial: Trial, eval_levels: Sequence[str] = ()) -> bool:
                     for s in eval_levels))
 
 
-def _run_trial(trial: Trial, eval_levels, bc_replays, log) -> str:
+def run_trial(trial: Trial, eval_levels: Sequence[str] = (),
+              bc_replays: str | Path | None = None,
+              log: Callable[[str], None] = print) -> str:
+    """Train (or resume) and evaluate one trial unless it has finished; returns its status.
+    Exceptions propagate (the caller records them with :func:`record_failure`)."""
     run = trial.run_dir
     if is_finished(trial, eval_levels):
         return "skipped (finished)"
@@ -157,13 +160,28 @@ def _clear_unfinished(run: Path) -> None:
         shutil.rmtree(logs)
 
 
-def _write_trial(trial: Trial, error: str | None = None) -> None:
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """``("Type: message"`` on one line, the traceback``)`` of an exception, as text (which,
+    unlike some exceptions, travels between processes)."""
+    return (f"{type(error).__name__}: {' '.join(str(error).split())}",
+            "".join(traceback.format_exception(error)))
+
+
+def record_failure(trial: Trial, summary: str, details: str, attempts: int = 1) -> str:
+    """Write a failure (``details``: its traceback) to the trial's ``trial.json``; returns the
+    one-line status."""
+    _write_trial(trial, error=details, attempts=attempts)
+    return f"failed{f' after {attempts} attempts' if attempts > 1 else ''}: {summary}"
+
+
+def _write_trial(trial: Trial, error: str | None = None, attempts: int = 1) -> None:
     trial.run_dir.mkdir(parents=True, exist_ok=True)
     document = {"label": trial.label, "arch": trial.config.arch, "seed": trial.config.seed,
                 "bc": trial.bc, "config_file": trial.config_file,
                 "command": shlex.join(sys.argv)}
     if error:
         document["error"] = error
+        document["attempts"] = attempts
     write_json(trial.run_dir / "trial.json", document)
 
 

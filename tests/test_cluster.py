@@ -1,0 +1,93 @@
+"""ninjarl compare on Ray: a local Ray instance (2 CPUs) runs the trials as tasks, and the
+results are the local comparison's, number for number."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import ray
+import torch
+
+from ninjarl.cli import main
+from ninjarl.eval.report import build_report
+from ninjarl.train import PPOConfig
+from ninjarl.train.cluster import run_trials_on_ray
+from ninjarl.train.compare import plan_trials, run_trials
+
+# one torch thread in both comparisons: with the same seed and thread count training is
+# deterministic, so the two must agree exactly
+TINY = {"levels": "simplest", "timesteps": 256, "envs": 4, "checkpoint_every": 0,
+        "torch_threads": 1, "ppo": PPOConfig(n_steps=32, batch_size=64, n_epochs=1),
+        "env": {"max_frames": 300}}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def comparisons(local_ray, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    local = plan_trials(root / "local", TINY, archs=["vision_free", "local_view"], seeds=2)
+    on_ray = plan_trials(root / "ray", TINY, archs=["vision_free", "local_view"], seeds=2)
+    local_statuses = run_trials(local, log=lambda *_: None)
+    ray_statuses = run_trials_on_ray(on_ray, log=lambda *_: None)
+    return local, on_ray, local_statuses, ray_statuses
+
+
+def _success_rows(report: str) -> list[str]:
+    """The success table's rows (mean [95% interval] per column); the timing table differs."""
+    return [line for line in report.splitlines()
+            if re.match(r"\| (vision_free|local_view) \| [\d.]+ \[", line)]
+
+
+def test_a_ray_comparison_equals_the_local_one(comparisons):
+    local, on_ray, local_statuses, ray_statuses = comparisons
+    assert [s.split(":")[0] for _, s in ray_statuses] == ["trained"] * 4, ray_statuses
+    assert [s for _, s in ray_statuses] == [s for _, s in local_statuses]
+    rates = []
+    for a, b in zip(local, on_ray):
+        eval_a = json.loads((a.run_dir / "eval.json").read_text())
+        eval_b = json.loads((b.run_dir / "eval.json").read_text())
+        assert eval_a["per_level"] == eval_b["per_level"] and eval_a["episodes"] == 25
+        rates.append(eval_a["success_rate"])
+        weights_a = torch.load(a.run_dir / "final" / "policy.pt", weights_only=True)
+        weights_b = torch.load(b.run_dir / "final" / "policy.pt", weights_only=True)
+        assert weights_a.keys() == weights_b.keys()
+        assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert len(set(rates)) > 1                # the agents differ, so equality says something
+    report_local = build_report(local[0].run_dir.parent.parent).read_text()
+    report_ray = build_report(on_ray[0].run_dir.parent.parent).read_text()
+    assert _success_rows(report_local) == _success_rows(report_ray)
+    assert len(_success_rows(report_ray)) >= 2
+
+
+def test_finished_trials_are_not_sent_to_ray_again(comparisons):
+    _, on_ray, _, _ = comparisons
+    statuses = run_trials_on_ray(on_ray, log=lambda *_: None)
+    assert all(status.startswith("skipped") for _, status in statuses)
+
+
+def test_a_failing_trial_is_tried_twice_then_reported(local_ray, tmp_path, capsys):
+    good = tmp_path / "small.json"
+    good.write_text(json.dumps({"arch": "vision_free", "ppo": {"n_steps": 16, "batch_size": 16,
+                                                                "n_epochs": 1},
+                                "env": {"max_frames": 40}, "checkpoint_every": 0}))
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps({"arch": "vision_free", "levels": "no/such-map"}))
+    out = tmp_path / "cmp"
+    code = main(["compare", "--configs", str(good), str(bad), "--timesteps", "32",
+                 "--envs", "2", "--out", str(out), "--ray"])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "broken seed 0: attempt 1 failed (FormatError: no/such-map" in printed
+    assert "1 of 2 trials ok" in printed
+    trial = json.loads((out / "broken" / "seed-0" / "trial.json").read_text())
+    assert trial["attempts"] == 2 and "no/such-map" in trial["error"]
+    assert (out / "small" / "seed-0" / "eval.json").is_file()
+    report = (out / "report.md").read_text()
+    assert "trial failed (2 attempts): ninjarl.sim.errors.FormatError: no/such-map" in report
