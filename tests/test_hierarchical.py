@@ -74,7 +74,7 @@ def test_one_update_changes_and_trains_every_parameter_of_both_levels(subtask_le
     model = _model(config, subtask_level)
     policy = model.policy
     names = [n for n, _ in policy.named_parameters()]
-    assert {n.split(".")[0] for n in names} == {"features", "high", "low"}
+    assert {n.split(".")[0] for n in names} == {"features", "high_level", "low_level"}
     before = {n: p.detach().clone() for n, p in policy.named_parameters()}
     gradient = dict.fromkeys(names, 0.0)
     step = policy.optimizer.step
@@ -224,13 +224,14 @@ def test_bc_transfer_loads_every_tensor_it_names(bc_source, tmp_path):
     flat = torch.load(bc_source / "policy.pt", weights_only=True)
     assert set(report.loaded) | set(report.initialised) == set(state)
     assert not (report.missing or report.mismatched or report.unexpected)
-    assert {n.split(".")[0] for n in report.initialised} == {"high", "low"}
-    assert all(n.startswith("high.") or ".condition." in n or n.startswith("low.embedding")
+    assert {n.split(".")[0] for n in report.initialised} == {"high_level", "low_level"}
+    assert all(n.startswith("high_level.") or ".condition." in n
+               or n.startswith("low_level.embedding")
                for n in report.initialised)
     for name in report.loaded:
         assert report.sources[name] == hierarchical_source(name)
         torch.testing.assert_close(state[name], flat[report.sources[name]], rtol=0, atol=0)
-    assert "low.action.weight" in report.loaded and "low.pi.rest.0.weight" in report.loaded
+    assert "low_level.action.weight" in report.loaded and "low_level.pi.rest.0.weight" in report.loaded
     # the controller starts as the cloned policy, whatever the subtask
     source = load_agent(bc_source)
     venv = make_vec_env([LEVEL], 2, config.env, seed=0)
@@ -253,7 +254,7 @@ def test_training_from_bc_writes_sources_and_initialisations(bc_source, tmp_path
     report = json.loads((out / "transfer_report.json").read_text())
     assert report["sources"]["features.branches.game_state.mlp.0.weight"] == \
         "features_extractor.branches.game_state.mlp.0.weight"
-    assert "zero logit layer" in report["initialised"]["high.logits.weight"]
+    assert "near-uniform" in report["initialised"]["high_level.logits.weight"]
 
 
 def test_subtask_observation(subtask_level):

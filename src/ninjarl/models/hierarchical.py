@@ -3,24 +3,28 @@
 Parameter names are prefixed by part (what checkpoints, transfer reports and training
 checks see):
 
-* ``features.`` — the shared feature extractor (:class:`~ninjarl.models.NinjaExtractor` of any
-  registered architecture);
-* ``high.`` — the high-level actor-critic: features + the subtask table (direction, distance,
-  available of every subtask) → one logit per subtask (unavailable ones masked) and a value;
-* ``low.`` — the low-level actor-critic: features + the condition (subtask embedding, the
-  subtask target's direction and path distance, steps into the subtask / K) → 6 action logits
-  and a value.
+* ``features.`` — the shared feature extractor (:class:`~ninjarl.models.NinjaExtractor` of
+  any registered architecture);
+* ``high_level.`` — the high-level actor-critic: features + the subtask table (direction,
+  distance, available of every subtask) → one logit per subtask (unavailable ones masked) and
+  a value;
+* ``low_level.`` — the low-level actor-critic: features + the condition (subtask embedding,
+  the subtask target's direction and path distance, steps into the subtask / K) → 6 action
+  logits and a value.
 
 Initialisation. Hidden layers as SB3 (orthogonal, gain √2), action logits gain 0.01, values 1.
-The high level's logit layer starts at zero: its first choices are uniform over the *available*
-subtasks. The natural order needs no bias because availability encodes it: ``exit_door`` is
-masked until the switch is hit, ``exit_switch`` after, ``door_switch`` while no closed locked
-door is reachable and ``evade_mine`` while no deadly mine is near; a uniform choice among the
-rest cannot gate or distort pretrained features (the high level reads them, it never multiplies
-them). The low level's condition enters its first layers through separate weights
-(``low.pi.condition``, ``low.vf.condition``), so a flat policy's layers load into it with their
-own shapes (:func:`ninjarl.train.transfer.transfer_hierarchical`); they are zeroed there so the
-controller starts as exactly that policy for every subtask.
+The high level's logit layer starts near zero (orthogonal, gain 0.01, zero bias, as SB3's
+action layers): its first choices are near-uniform over the *available* subtasks, and
+gradients reach every layer from the first update. The natural order needs no bias because
+availability encodes it: ``exit_door`` is masked until the switch is hit, ``exit_switch``
+after, ``door_switch`` while no closed locked door is reachable and ``evade_mine`` while no
+deadly mine is near; a near-uniform choice among the rest cannot gate or distort pretrained
+features (the high level reads them, it never multiplies them). The low level's condition
+enters its first layers through separate weights (``low_level.pi.condition``,
+``low_level.vf.condition``), so a flat policy's layers load into it with their own shapes
+(:func:`ninjarl.train.transfer.transfer_hierarchical`); there the embedding and the condition
+weights of direction, distance and steps are zeroed, so the controller starts as exactly that
+policy for every subtask.
 
 Per-env decision state (:class:`SubtaskState`) lives outside the network: which subtask each
 env pursues, for how many steps, and its ``achieved`` counter when chosen. The same
@@ -120,11 +124,11 @@ class HierarchicalPolicy(BasePolicy):
         self.features = NinjaExtractor(observation_space, architecture=arch.name)
         width = self.features.features_dim
         high_in = width + n * len(TABLE_COLUMNS)
-        self.high = nn.ModuleDict({
+        self.high_level = nn.ModuleDict({
             "pi": tanh_mlp(high_in, hidden), "logits": nn.Linear(hidden[-1], n),
             "vf": tanh_mlp(high_in, hidden), "value": nn.Linear(hidden[-1], 1)})
         condition = embedding_dim + 4           # embedding, dir_x, dir_y, distance, steps / K
-        self.low = nn.ModuleDict({
+        self.low_level = nn.ModuleDict({
             "embedding": nn.Embedding(n, embedding_dim),
             "pi": ConditionedMLP(width, condition, hidden),
             "action": nn.Linear(hidden[-1], int(action_space.n)),
@@ -140,16 +144,15 @@ class HierarchicalPolicy(BasePolicy):
                 nn.init.orthogonal_(module.weight, np.sqrt(2))
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        nn.init.orthogonal_(self.low["action"].weight, 0.01)
-        nn.init.orthogonal_(self.low["value"].weight, 1.0)
-        nn.init.orthogonal_(self.high["value"].weight, 1.0)
-        nn.init.zeros_(self.high["logits"].weight)       # uniform over available subtasks
-        nn.init.zeros_(self.high["logits"].bias)
+        nn.init.orthogonal_(self.low_level["action"].weight, 0.01)
+        nn.init.orthogonal_(self.low_level["value"].weight, 1.0)
+        nn.init.orthogonal_(self.high_level["value"].weight, 1.0)
+        nn.init.orthogonal_(self.high_level["logits"].weight, 0.01)   # near-uniform choices
 
     def _get_constructor_parameters(self) -> dict:
         return super()._get_constructor_parameters() | {
             "architecture": self.architecture, "subtasks": self.subtask_names,
-            "max_steps": self.max_steps, "embedding_dim": self.low["embedding"].embedding_dim}
+            "max_steps": self.max_steps, "embedding_dim": self.low_level["embedding"].embedding_dim}
 
     # ---- the networks -----------------------------------------------------------------------
     def extract(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -166,16 +169,18 @@ class HierarchicalPolicy(BasePolicy):
             return table[:, self.columns.numpy()]
         return table[:, self.columns.to(table.device)]
 
-    def high_forward(self, features: torch.Tensor, table: torch.Tensor
+    def high_forward(self, features: torch.Tensor, table: torch.Tensor, masked: bool = True
                      ) -> tuple[Categorical, torch.Tensor]:
-        """The subtask distribution (unavailable subtasks masked) and the high-level value."""
+        """The subtask distribution (unavailable subtasks masked unless ``masked`` is False)
+        and the high-level value."""
         x = torch.cat([features, table[..., list(TABLE_COLUMNS)].flatten(1)], dim=1)
-        available = table[..., AVAILABLE] > 0.5
-        # nothing available cannot happen on a level with an exit; never mask everything
-        available = available | ~available.any(dim=1, keepdim=True)
-        logits = self.high["logits"](self.high["pi"](x))
-        logits = torch.where(available, logits, torch.full_like(logits, MASKED_LOGIT))
-        value = self.high["value"](self.high["vf"](x)).flatten()
+        logits = self.high_level["logits"](self.high_level["pi"](x))
+        if masked:
+            available = table[..., AVAILABLE] > 0.5
+            # nothing available cannot happen on a level with an exit; never mask everything
+            available = available | ~available.any(dim=1, keepdim=True)
+            logits = torch.where(available, logits, torch.full_like(logits, MASKED_LOGIT))
+        value = self.high_level["value"](self.high_level["vf"](x)).flatten()
         return Categorical(logits=logits, validate_args=False), value
 
     def low_forward(self, features: torch.Tensor, table: torch.Tensor, subtask: torch.Tensor,
@@ -183,11 +188,36 @@ class HierarchicalPolicy(BasePolicy):
         """The action distribution and the low-level value, conditioned on ``subtask``
         (policy indices [B]) after ``steps`` steps in it."""
         row = table[torch.arange(len(subtask), device=table.device), subtask]
-        condition = torch.cat([self.low["embedding"](subtask), row[:, [DIR_X, DIR_Y, DISTANCE]],
+        condition = torch.cat([self.low_level["embedding"](subtask), row[:, [DIR_X, DIR_Y, DISTANCE]],
                                (steps.float() / self.max_steps)[:, None]], dim=1)
-        logits = self.low["action"](self.low["pi"](features, condition))
-        value = self.low["value"](self.low["vf"](features, condition)).flatten()
+        logits = self.low_level["action"](self.low_level["pi"](features, condition))
+        value = self.low_level["value"](self.low_level["vf"](features, condition)).flatten()
         return Categorical(logits=logits, validate_args=False), value
+
+    def natural_subtask(self, table: torch.Tensor) -> torch.Tensor:
+        """Per sample the subtask of the natural order, as human replays are labelled: the exit
+        switch until it is hit, then the exit door."""
+        switch = self.subtask_names.index("exit_switch")
+        door = self.subtask_names.index("exit_door")
+        on = table[:, switch, AVAILABLE] > 0.5
+        return torch.where(on, torch.full_like(on, switch, dtype=torch.long),
+                           torch.full_like(on, door, dtype=torch.long))
+
+    def evaluate_actions(self, obs: dict[str, torch.Tensor], actions: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SB3's ``evaluate_actions`` on a flat view of the policy, for behaviour cloning and
+        checks (training uses :class:`~ninjarl.train.hierarchical.HierarchicalPPO`'s, with the
+        subtasks of collection): each sample pursues its :meth:`natural_subtask`, chosen at that
+        step, scored against every subtask (no mask: a demonstration says which subtask was
+        pursued, not which were on offer, and a level without a choice still teaches the order).
+        Returns the sum of both levels' values (the value of both rewards together), the joint
+        log-probability of (subtask, action) and the sum of both entropies."""
+        features, table = self.extract(obs), self.table(obs)
+        subtask = self.natural_subtask(table)
+        high, high_value = self.high_forward(features, table, masked=False)
+        low, low_value = self.low_forward(features, table, subtask, torch.zeros_like(subtask))
+        return ((high_value + low_value)[:, None], high.log_prob(subtask) + low.log_prob(actions),
+                high.entropy() + low.entropy())
 
     def forward(self, obs, deterministic: bool = False):
         raise NotImplementedError("a hierarchical policy acts through act() / predict(), "

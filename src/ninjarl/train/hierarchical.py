@@ -3,7 +3,7 @@ from the same rollouts. Read top to bottom: rollout storage → collection (deci
 rewards, semi-MDP returns) → advantages of both levels → one PPO update of both levels.
 
 The network is :class:`~ninjarl.models.hierarchical.HierarchicalPolicy` (``features.``,
-``high.``, ``low.``). Per environment the algorithm keeps a
+``high_level.``, ``low_level.``). Per environment the algorithm keeps a
 :class:`~ninjarl.models.hierarchical.SubtaskState`: the subtask pursued, the steps taken in it,
 its ``achieved`` counter when chosen, and whether a new decision is due.
 

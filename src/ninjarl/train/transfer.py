@@ -8,9 +8,10 @@ differently from the ones it was trained on.
 
 A hierarchical run (:mod:`ninjarl.train.hierarchical`) starting from a flat behaviour-cloned
 policy takes its tensors under other names (:func:`hierarchical_source`): the extractor into
-``features.``, the policy and value layers into the low level (the subtask condition enters
-through extra weights, zeroed, so the controller starts as the cloned policy for every
-subtask); the high level keeps its documented initialisation
+``features.``, the policy and value layers into the low level (``low_level.``; the subtask
+condition enters through extra weights; the embedding and the condition weights of the target
+direction, distance and steps start at zero, so the controller starts as the cloned policy for
+every subtask, while gradients reach every tensor); the high level (``high_level.``) keeps its documented initialisation
 (:mod:`ninjarl.models.hierarchical`). The report then also lists each loaded tensor's source
 and each tensor that was initialised instead, with how.
 """
@@ -108,29 +109,31 @@ def transfer_weights(model, checkpoint: str | Path, config: TrainConfig) -> Tran
 #: flat (SB3 ActorCriticPolicy) name patterns of each hierarchical tensor, by prefix
 _LOW_SOURCES = (
     (r"features\.(.*)", r"features_extractor.\1"),
-    (r"low\.pi\.input\.(.*)", r"mlp_extractor.policy_net.0.\1"),
-    (r"low\.vf\.input\.(.*)", r"mlp_extractor.value_net.0.\1"),
-    (r"low\.action\.(.*)", r"action_net.\1"),
-    (r"low\.value\.(.*)", r"value_net.\1"),
+    (r"low_level\.pi\.input\.(.*)", r"mlp_extractor.policy_net.0.\1"),
+    (r"low_level\.vf\.input\.(.*)", r"mlp_extractor.value_net.0.\1"),
+    (r"low_level\.action\.(.*)", r"action_net.\1"),
+    (r"low_level\.value\.(.*)", r"value_net.\1"),
 )
 #: SB3 keeps the shared extractor under two more names; they must equal features_extractor.*
 _ALIASES = ("pi_features_extractor.", "vf_features_extractor.")
 _INITIALISED = {
-    "high.": "the high level's initialisation: orthogonal hidden layers, zero logit layer "
-             "(uniform over the available subtasks)",
-    "low.pi.condition.": "zero: the controller starts as the cloned policy for every subtask",
-    "low.vf.condition.": "zero: the low value starts as the cloned value for every subtask",
-    "low.embedding.": "normal(0, 1); it reaches the output only through the condition weights",
+    "high_level.": "the high level's initialisation: orthogonal hidden layers, logit layer "
+                   "with gain 0.01 (near-uniform over the available subtasks)",
+    "low_level.pi.condition.": "orthogonal on the embedding's columns, zero on direction, "
+                               "distance and steps: the controller starts as the cloned policy",
+    "low_level.vf.condition.": "orthogonal on the embedding's columns, zero on direction, "
+                               "distance and steps: the low value starts as the cloned value",
+    "low_level.embedding.": "zero (the cloned policy for every subtask until it learns)",
 }
 
 
 def hierarchical_source(name: str) -> str | None:
     """The flat policy's name of hierarchical tensor ``name`` (None: not transferred).
-    ``low.pi.rest.<i>`` is layer ``policy_net.<i + 2>`` (its first layer is ``low.pi.input``)."""
+    ``low_level.pi.rest.<i>`` is layer ``policy_net.<i + 2>`` (its first is ``low_level.pi.input``)."""
     for pattern, source in _LOW_SOURCES:
         if re.fullmatch(pattern, name):
             return re.sub(pattern, source, name)
-    match = re.fullmatch(r"low\.(pi|vf)\.rest\.(\d+)\.(.*)", name)
+    match = re.fullmatch(r"low_level\.(pi|vf)\.rest\.(\d+)\.(.*)", name)
     if match:
         net = {"pi": "policy_net", "vf": "value_net"}[match[1]]
         return f"mlp_extractor.{net}.{int(match[2]) + 2}.{match[3]}"
@@ -170,9 +173,11 @@ def transfer_hierarchical(model, checkpoint: Path, saved_config: TrainConfig,
     if report.missing or report.mismatched or report.unexpected:
         raise ValueError(f"{checkpoint}: the policy does not match the hierarchical one:\n"
                          + report.summary())
-    for name in report.initialised:
-        if ".condition." in name:
-            state[name] = torch.zeros_like(target[name])
+    embedding = target["low_level.embedding.weight"].shape[1]
+    state["low_level.embedding.weight"] = torch.zeros_like(target["low_level.embedding.weight"])
+    for name in ("low_level.pi.condition.weight", "low_level.vf.condition.weight"):
+        state[name] = target[name].clone()
+        state[name][:, embedding:] = 0.0          # the embedding's columns come first
     model.policy.load_state_dict(target | state, strict=True)
     return report
 
