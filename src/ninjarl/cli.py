@@ -205,6 +205,26 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, required=True, metavar="DIR")
     solve.set_defaults(run=_cmd_solve)
 
+    play = commands.add_parser(
+        "play", help="play levels yourself in a window, recording every attempt",
+        description="Play a level in a pygame window with N++'s controls (arrows or A/D move; "
+        "Z, space or up jump; R or Enter restart; N next level; Esc quit) at 60 frames per "
+        "second, one simulator frame per display frame; time and switch state are shown. "
+        "LEVEL is any SPEC eval takes; its first level is played. With --record DIR every won "
+        "or dead attempt is saved as a compact .replay (what 'ninjarl replay' reproduces and "
+        "'ninjarl bc' learns from).")
+    play.add_argument("level", metavar="LEVEL", help="level set SPEC, as for eval")
+    play.add_argument("--next", action="store_true", dest="walk",
+                      help="after a win, restart goes on to the next level of the set")
+    play.add_argument("--record", type=Path, metavar="DIR",
+                      help="save every finished attempt as DIR/<level>_<time>_<n>_<outcome>.replay")
+    play.add_argument("--headless", action="store_true",
+                      help="no window (SDL's dummy video driver) and no frame pacing; needs --script")
+    play.add_argument("--script", type=Path, metavar="FILE",
+                      help="JSON list of [frame, 'down'|'up', key] events played instead of the "
+                      "keyboard; the session ends after the last one")
+    play.set_defaults(run=_cmd_play)
+
     watch = commands.add_parser(
         "watch", help="render a human replay or one agent episode as a video",
         description="Write a video (.mp4, H.264 at 60 frames/s, or .gif) of a replay file, "
@@ -613,6 +633,26 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         print(f"{category:<12} solved {s['solved']}/{s['levels']} ({s['solved_fraction']:.0%}), "
               f"median {s['median_seconds']:.1f} s, max {s['max_seconds']:.1f} s")
     print(f"wrote {args.out / 'solve.json'}")
+    return 0
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    from ninjarl.eval import resolve_spec
+    from ninjarl.play import DisplayError, load_script, play
+
+    try:
+        if args.headless and args.script is None:
+            raise ValueError("play: --headless needs a --script of key events")
+        script = load_script(args.script) if args.script is not None else None
+        levels = resolve_spec(args.level)
+        attempts = play(levels, args.record, args.walk, script, args.headless)
+    except (ValueError, DisplayError) as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    for n, attempt in enumerate(attempts, start=1):
+        level = attempt.level
+        print(f"attempt {n}: {level.category}/{level.level_id} {attempt.outcome} after "
+              f"{attempt.frames} frames" + (f" -> {attempt.path}" if attempt.path else ""))
     return 0
 
 
