@@ -96,33 +96,34 @@ def test_one_update_changes_and_trains_every_parameter_of_both_levels(subtask_le
 def test_evaluate_actions_uses_the_subtask_of_collection_for_every_sample(subtask_level):
     config = _config()
     model = _model(config, subtask_level)
-    used_in_collection = []
+    in_collection, in_update = [], []
+    minibatch = []                     # the sample indices of the minibatch being evaluated
     low_forward = model.policy.low_forward
 
     def recording_low_forward(features, table, subtask, steps):
-        used_in_collection.append((subtask.clone(), steps.clone()))
+        (in_update if minibatch else in_collection).append(
+            (minibatch[-1] if minibatch else None, subtask.clone(), steps.clone()))
         return low_forward(features, table, subtask, steps)
 
-    model.policy.low_forward = recording_low_forward
-    seen = []
     evaluate = model.evaluate_actions
 
     def recording_evaluate(batch):
-        seen.append((batch["index"], batch["subtask"], batch["steps"]))
+        minibatch.append(batch["index"])
         return evaluate(batch)
 
+    model.policy.low_forward = recording_low_forward
     model.evaluate_actions = recording_evaluate
     model.learn(config.ppo.n_steps * config.envs)
-    collected = torch.stack([s for s, _ in used_in_collection[:config.ppo.n_steps]]).flatten()
-    collected_steps = torch.stack([k for _, k in used_in_collection[:config.ppo.n_steps]]).flatten()
-    buffer = model.rollout_buffer
-    np.testing.assert_array_equal(buffer.subtask.ravel(), collected.numpy())
-    np.testing.assert_array_equal(buffer.steps.ravel(), collected_steps.numpy())
-    indices = torch.cat([i for i, _, _ in seen])             # every sample, once per epoch
-    assert sorted(indices.tolist()) == sorted(list(range(collected.numel())) * config.ppo.n_epochs)
-    for index, subtask, steps in seen:
-        torch.testing.assert_close(subtask, collected[index], rtol=0, atol=0)
-        torch.testing.assert_close(steps, collected_steps[index], rtol=0, atol=0)
+    acted = in_collection[:config.ppo.n_steps]        # the last call bootstraps the rollout's end
+    subtask = torch.stack([s for _, s, _ in acted]).flatten()
+    steps = torch.stack([k for _, _, k in acted]).flatten()
+    np.testing.assert_array_equal(model.rollout_buffer.subtask.ravel(), subtask.numpy())
+    np.testing.assert_array_equal(model.rollout_buffer.steps.ravel(), steps.numpy())
+    indices = torch.cat([index for index, _, _ in in_update])   # every sample, once per epoch
+    assert sorted(indices.tolist()) == sorted(list(range(subtask.numel())) * config.ppo.n_epochs)
+    for index, used, used_steps in in_update:
+        torch.testing.assert_close(used, subtask[index], rtol=0, atol=0)
+        torch.testing.assert_close(used_steps, steps[index], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("max_steps", [3, 1000])
