@@ -5,7 +5,8 @@ One encoder branch per observation key of the architecture, outputs concatenated
 * images (``player_frame``, ``global_view``): uint8 pixels arrive as floats in [0, 255]
   (SB3's ``preprocess_obs`` only casts them because ``policy_kwargs`` sets
   ``normalize_images=False``), channels-first after SB3's ``VecTransposeImage`` — ``(k, H, W)``
-  for a k-frame stack. The branch divides by 255 exactly once, then runs a small CNN.
+  for a k-frame stack. The branch's first convolution scales them by 1/255, exactly once
+  (:class:`PixelConv2d`), then a small CNN follows.
 * vectors (``game_state``, ``reachability``): ``(D,)`` or frame-stacked ``(k, D)``; a
   :class:`~ninjarl.models.normalization.RunningNorm` per key (statistics in the state dict,
   updated only in training mode, clipped to ±``norm_clip``), flattened, then an MLP.
@@ -30,11 +31,8 @@ from torch import nn
 from ..env.config import GRAPH_KEYS, IMAGE_KEYS, VECTOR_KEYS
 from .graph import GraphEncoder
 from .normalization import RunningNorm
-from .registry import Architecture, get_architecture
+from .registry import Architecture, ConvSpec, get_architecture
 
-#: (out_channels, kernel, stride) of the image CNNs
-PLAYER_CNN = ((16, 8, 4), (32, 4, 2), (32, 3, 1))      # 84x84 -> 20 -> 9 -> 7
-GLOBAL_CNN = ((16, 8, 4), (32, 4, 2), (32, 3, 2))      # 100x176 -> 24x43 -> 11x20 -> 5x9
 PIXEL_SCALE = 255.0
 
 
@@ -47,11 +45,38 @@ def mlp(in_features: int, hidden: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class ImageEncoder(nn.Module):
-    """Pixels [0, 255] -> /255 (the only scaling on the way) -> CNN -> Linear+ReLU."""
+class ChannelsLastConv2d(nn.Conv2d):
+    """``nn.Conv2d`` computed in the channels-last layout.
 
-    def __init__(self, space: spaces.Box, convs: Sequence[tuple[int, int, int]],
-                 out_features: int):
+    oneDNN's CPU convolutions, above all their weight gradients, are several times faster with
+    channels-last weights (measured: 0.9 s -> 0.14 s for the first layer on a 2,048-sample
+    minibatch of 100x176 views). The parameter itself keeps the default layout, which SB3's
+    orthogonal initialisation needs; the copy made per call is a few KB."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight.to(memory_format=torch.channels_last), self.bias)
+
+
+class PixelConv2d(ChannelsLastConv2d):
+    """The first convolution over raw pixel values [0, 255]: computes ``conv(pixels / 255)``.
+
+    It divides its (small) weights by 255 instead of the (large) image: the same function and
+    parameters, without an elementwise pass over every pixel of every sample, which on a CPU
+    costs as much as the convolution itself. ``input_scale`` is the factor its input is
+    multiplied by inside the layer."""
+
+    input_scale = 1.0 / PIXEL_SCALE
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        weight = (self.weight * self.input_scale).to(memory_format=torch.channels_last)
+        return self._conv_forward(pixels, weight, self.bias)
+
+
+class ImageEncoder(nn.Module):
+    """Pixels [0, 255] -> CNN whose first layer scales by 1/255 (the only scaling on the
+    way) -> Linear+ReLU."""
+
+    def __init__(self, space: spaces.Box, convs: ConvSpec, out_features: int):
         super().__init__()
         if len(space.shape) != 3:
             raise ValueError(f"image observation must be 3-D (C, H, W), got shape {space.shape}")
@@ -62,8 +87,9 @@ class ImageEncoder(nn.Module):
             c, h, w = space.shape
         in_channels = c
         layers: list[nn.Module] = []
-        for out_c, kernel, stride in convs:
-            layers += [nn.Conv2d(c, out_c, kernel, stride), nn.ReLU()]
+        for i, (out_c, kernel, stride, padding) in enumerate(convs):
+            conv = PixelConv2d if i == 0 else ChannelsLastConv2d
+            layers += [conv(c, out_c, kernel, stride, padding), nn.ReLU()]
             c = out_c
         layers.append(nn.Flatten())
         self.cnn = nn.Sequential(*layers)
@@ -77,10 +103,10 @@ class ImageEncoder(nn.Module):
         self.out_features = out_features
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = pixels.float() / PIXEL_SCALE
+        x = pixels.float()
         if self.channels_last:
             x = x.permute(0, 3, 1, 2)
-        return self.linear(self.cnn(x))
+        return self.linear(self.cnn(x.contiguous(memory_format=torch.channels_last)))
 
 
 class VectorEncoder(nn.Module):
@@ -151,7 +177,7 @@ class NinjaExtractor(BaseFeaturesExtractor):
         branches: dict[str, nn.Module] = {}
         for key in arch.observation_keys:
             if key in IMAGE_KEYS:
-                convs = PLAYER_CNN if key == "player_frame" else GLOBAL_CNN
+                convs = arch.player_cnn if key == "player_frame" else arch.global_cnn
                 branches[key] = ImageEncoder(observation_space[key], convs, arch.cnn_features)
             elif key in VECTOR_KEYS:
                 hidden = arch.state_hidden if key == "game_state" else arch.reach_hidden

@@ -16,13 +16,27 @@ from dataclasses import dataclass, fields
 from ..env.config import OBSERVATION_KEYS, space_keys
 from .graph import CONVS
 
+#: An image CNN: (out_channels, kernel, stride, padding) per conv layer, each followed by ReLU.
+ConvSpec = tuple[tuple[int, int, int, int], ...]
+
+#: The Nature-DQN-like CNNs of the first image architectures (~10.4 MFLOP per sample for both
+#: views): 84x84 -> 20 -> 9 -> 7 (x32 channels); 100x176 -> 24x43 -> 11x20 -> 5x9.
+NATURE_PLAYER_CNN: ConvSpec = ((16, 8, 4, 0), (32, 4, 2, 0), (32, 3, 1, 0))
+NATURE_GLOBAL_CNN: ConvSpec = ((16, 8, 4, 0), (32, 4, 2, 0), (32, 3, 2, 0))
+#: Lean CNNs (~1.0 MFLOP per sample for both views, 10x fewer): the first layer cuts the view
+#: into non-overlapping patches (6x6 px of the 1-px player view: a quarter cell; 8x8 px of the
+#: 1/6-scale global view: 2x2 cells), so that the one layer after it works on a coarse grid.
+#: 84x84 -> 14x14 -> 7x7 (x16); 100x176 -> 12x22 -> 5x10 (x16).
+LEAN_PLAYER_CNN: ConvSpec = ((8, 6, 6, 0), (16, 3, 2, 1))
+LEAN_GLOBAL_CNN: ConvSpec = ((8, 8, 8, 0), (16, 3, 2, 0))
+
 
 @dataclass(frozen=True)
 class Architecture:
     """One policy architecture: its name, inputs, a one-line description and every size.
 
-    * ``cnn_features``: output width of each image CNN (player_frame: 84x84 Nature-like CNN
-      8x8/4 -> 16, 4x4/2 -> 32, 3x3/1 -> 32; global_view: 100x176, same with a last stride 2).
+    * ``player_cnn`` / ``global_cnn``: the conv layers on player_frame / global_view
+      (:data:`ConvSpec`); ``cnn_features``: the width of the Linear+ReLU after each CNN.
     * ``state_hidden`` / ``reach_hidden``: MLP layer widths on game_state / reachability.
     * ``graph_conv`` (``"mean"`` or ``"attention"``), ``graph_hidden``, ``graph_layers``,
       ``graph_heads`` (attention only), ``graph_features`` (pooled output width).
@@ -32,6 +46,8 @@ class Architecture:
     name: str
     observation_keys: tuple[str, ...]
     description: str
+    player_cnn: ConvSpec = NATURE_PLAYER_CNN
+    global_cnn: ConvSpec = NATURE_GLOBAL_CNN
     cnn_features: int = 128
     state_hidden: tuple[int, ...] = (64, 64)
     reach_hidden: tuple[int, ...] = (64,)
@@ -46,6 +62,14 @@ class Architecture:
     def __post_init__(self):
         for name in ("observation_keys", "state_hidden", "reach_hidden", "net_arch"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("player_cnn", "global_cnn"):
+            layers = tuple(tuple(int(v) for v in layer) for layer in getattr(self, name))
+            if not layers or any(len(layer) != 4 or min(layer[:3]) < 1 or layer[3] < 0
+                                 for layer in layers):
+                raise ValueError(f"Architecture {self.name!r}: {name} must be a non-empty list of "
+                                 "[out_channels >= 1, kernel >= 1, stride >= 1, padding >= 0], "
+                                 f"got {getattr(self, name)!r}")
+            object.__setattr__(self, name, layers)
         unknown = [k for k in self.observation_keys if k not in OBSERVATION_KEYS]
         if unknown or not self.observation_keys:
             raise ValueError(f"Architecture {self.name!r}: unknown or empty observation keys "
@@ -70,11 +94,19 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
         "CNN on player_frame + CNN on global_view + MLPs on game_state and reachability, "
         "concatenated"),
     Architecture(
+        "mlp_fast", ("player_frame", "global_view", "game_state", "reachability"),
+        "mlp_baseline's inputs through lean patch CNNs (10x fewer FLOPs), concatenated",
+        player_cnn=LEAN_PLAYER_CNN, global_cnn=LEAN_GLOBAL_CNN),
+    Architecture(
         "vision_free", ("game_state", "reachability"),
         "MLPs on game_state and reachability only (small and fast)"),
     Architecture(
         "local_view", ("player_frame", "game_state"),
         "CNN on player_frame + MLP on game_state"),
+    Architecture(
+        "local_view_fast", ("player_frame", "game_state"),
+        "local_view's inputs through the lean patch CNN on player_frame",
+        player_cnn=LEAN_PLAYER_CNN),
     Architecture(
         "gcn", ("graph", "game_state", "reachability"),
         "graph encoder with masked mean aggregation + MLPs on game_state and reachability",
