@@ -277,6 +277,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_s3_arguments(compare, "the comparison directory")
     compare.set_defaults(run=_cmd_compare)
 
+    sweep = commands.add_parser(
+        "sweep", help="search PPO hyperparameters with Optuna (on Ray Tune with --ray)",
+        description="Train --trials runs of one architecture with settings proposed by "
+        "Optuna's TPE sampler (learning rate, entropy bonus, n_steps, batch size, network "
+        "width, gamma, GAE lambda; see ninjarl.train.sweep), each in --rungs segments after "
+        "which its held-out success is measured; trials below the median are stopped early. "
+        "Writes OUT/trial-*/ run directories, OUT/sweep.json, OUT/sweep.md and "
+        "OUT/best_config.json (for ninjarl train --config).")
+    sweep.add_argument("--arch", help="architecture (default: vision_free)")
+    sweep.add_argument("--levels", help="training levels, as for train (default: simplest)")
+    sweep.add_argument("--trials", type=_positive_int, required=True, metavar="N")
+    sweep.add_argument("--timesteps", type=_positive_int, required=True, metavar="T",
+                       help="env steps of a trial that is not stopped early")
+    sweep.add_argument("--rungs", type=_positive_int, default=3, metavar="R",
+                       help="evaluations per trial, where bad trials stop (default: 3)")
+    sweep.add_argument("--envs", type=_envs_value, help="envs per trial, or 'auto'")
+    sweep.add_argument("--seed", type=_non_negative_int, help="training and sampler seed")
+    sweep.add_argument("--config", type=Path, metavar="FILE",
+                       help="settings every trial starts from (the search replaces its own)")
+    sweep.add_argument("--out", type=Path, metavar="DIR",
+                       help="sweep directory (default: runs/sweep-<time>)")
+    sweep.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run the trials in parallel through Ray Tune, on the cluster at "
+                       "ADDRESS or a local Ray instance")
+    sweep.add_argument("--cpus-per-trial", type=_positive_int, default=1, metavar="N",
+                       dest="cpus_per_trial", help="CPUs a trial declares to Ray (default: 1)")
+    sweep.add_argument("--gpus-per-trial", type=float, default=0, metavar="G",
+                       dest="gpus_per_trial", help="GPUs a trial declares to Ray (default: 0)")
+    _add_s3_arguments(sweep, "the sweep directory")
+    sweep.set_defaults(run=_cmd_sweep)
+
     pull = commands.add_parser(
         "pull", help="fetch a run uploaded with --s3",
         description="Fetch the directory uploaded under s3://BUCKET/PREFIX (train, compare, "
@@ -725,6 +756,42 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE_OR_DATA_ERROR
     print(f"wrote {build_report(args.dir, args.out)}")
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from ninjarl.train import TrainConfig
+
+    out = args.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    settings = dict(arch=args.arch, levels=args.levels, timesteps=args.timesteps,
+                    envs=args.envs, seed=args.seed)
+    try:
+        base = (TrainConfig.load(args.config, **settings) if args.config
+                else TrainConfig.create(**settings))
+        _check_s3(args)
+        if args.ray is None:
+            from ninjarl.train.sweep import sweep
+
+            document = sweep(base, out, args.trials, args.rungs)
+        else:
+            from ninjarl.train.cluster import start_ray
+            from ninjarl.train.sweep import sweep_on_ray
+
+            stop = start_ray(args.ray)
+            try:
+                document = sweep_on_ray(base, out, args.trials, args.rungs,
+                                        args.cpus_per_trial, args.gpus_per_trial)
+            finally:
+                stop()
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    best = document["best"]
+    print(f"wrote {out / 'sweep.md'}: " + (
+        f"best {best['name']}, held-out success {best['success']:.1%}, settings in "
+        f"{out / 'best_config.json'}" if best else "no trial finished"))
+    return _upload(args, out) or (0 if best else 1)
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:

@@ -108,8 +108,10 @@ class TrainConfig:
     ``videos`` > 0 writes that many won and failed episodes per category as MP4 at every
     held-out evaluation (``OUT/videos/step-<N>/``). ``hierarchical`` (set: a
     :class:`HierarchicalConfig`) trains a hierarchical agent with ``arch`` as its shared
-    feature extractor; its envs also compute the ``subtasks`` observation. ``env`` may be left out or given as a dict
-    of settings: observation keys and discount then come from ``arch`` and ``ppo.gamma``.
+    feature extractor; its envs also compute the ``subtasks`` observation. ``net_arch`` sets
+    the hidden layers of the policy and value heads (empty: the architecture's; not for
+    hierarchical agents). ``env`` may be left out or given as a dict of settings: observation
+    keys and discount then come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -123,6 +125,7 @@ class TrainConfig:
     torch_threads: int = 0
     bc: str = ""
     videos: int = 0
+    net_arch: tuple[int, ...] = ()
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
@@ -139,6 +142,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.videos must be an integer >= 0, got {self.videos!r}")
         if self.frame_stack < 1:
             raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
+        object.__setattr__(self, "net_arch", tuple(self.net_arch))
+        if any(not isinstance(n, int) or n < 1 for n in self.net_arch):
+            raise ValueError(f"TrainConfig.net_arch must be layer sizes >= 1, got "
+                             f"{list(self.net_arch)}")
+        if self.net_arch and self.hierarchical:
+            raise ValueError("TrainConfig.net_arch does not apply to hierarchical agents")
         object.__setattr__(self, "env", self._reconciled_env())
 
     def _reconciled_env(self) -> EnvConfig:

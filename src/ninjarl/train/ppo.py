@@ -101,8 +101,9 @@ def build_model(config: TrainConfig, venv) -> PPO:
                             hierarchical=config.hierarchical,
                             death_penalty=config.env.reward.death)
     else:
+        sizes = {"net_arch": config.net_arch} if config.net_arch else {}
         algorithm = partial(PPO, "MultiInputPolicy", venv,
-                            policy_kwargs=policy_kwargs(config.arch))
+                            policy_kwargs=policy_kwargs(config.arch, **sizes))
     return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
                      n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                      clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
