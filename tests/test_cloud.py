@@ -165,6 +165,18 @@ def test_uploading_again_sends_nothing(s3, trained_run):
     assert s3.puts() == [] and s3.requests                  # it did ask the server
 
 
+def test_eval_uploads_only_its_new_files(s3, trained_run, capsys):
+    run, url = trained_run
+    before = set(_files(run))
+    assert main(["eval", str(run), "--levels", LEVEL, "--s3", url,
+                 "--s3-endpoint", s3.endpoint]) == 0
+    new = sorted(set(_files(run)) - before)
+    assert new and all(name.startswith("evals/") for name in new)
+    assert s3.puts() == [f"/{BUCKET}/runs/tiny/{name}" for name in new] + [
+        f"/{BUCKET}/runs/tiny/{MANIFEST}"]
+    assert [f["path"] for f in _manifest(s3, "runs/tiny")["files"]] == sorted(_files(run))
+
+
 def test_a_changed_file_is_the_only_one_sent_again(s3, tmp_path):
     directory = _make_dir(tmp_path / "d", {"a.txt": b"alpha", "sub/b.bin": b"\0" * 100})
     url = f"s3://{BUCKET}/changed"
