@@ -84,3 +84,43 @@ def test_bench_env_json_last_line(capsys) -> None:
     assert [(r["obs"], r["map"], r["envs"], r["action_repeat"]) for r in results] == [
         ("state", "test/simple-walk", 2, 1), ("state", "test/simple-walk", 2, 4)]
     assert all(r["steps_per_s"] > 0 for r in results)
+
+
+def test_model_bench_times_real_training_iterations() -> None:
+    from ninjarl.bench.model_bench import run_model_bench
+
+    (result,) = run_model_bench(["vision_free"], envs=4, repeats=1)
+    assert result.arch == "vision_free" and result.samples == 128 * 4
+    assert result.params > 10_000 and 0 < result.mflop_per_sample < 1
+    assert result.rollout_s > 0 and result.update_s > 0 and result.update_cpu_s > 0
+    assert result.steps_per_s == pytest.approx(
+        result.samples / (result.rollout_s + result.update_s))
+    assert 0 < result.peak_fraction < 1
+
+
+def test_lean_image_architectures_cost_far_fewer_flops() -> None:
+    """mlp_fast / local_view_fast read the same observations as mlp_baseline / local_view
+    through CNNs with at least 5x fewer forward FLOPs per sample."""
+    from dataclasses import replace
+
+    from ninjarl.bench.model_bench import forward_flops
+    from ninjarl.env import make_vec_env
+    from ninjarl.models import ARCHITECTURES
+    from ninjarl.train.config import TrainConfig
+    from ninjarl.train.ppo import build_model
+
+    def flops(arch: str) -> int:
+        config = TrainConfig.create(arch=arch, envs=1)
+        venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env, 1, seed=0)
+        return forward_flops(build_model(replace(config, out=""), venv))
+
+    for lean, original in (("mlp_fast", "mlp_baseline"), ("local_view_fast", "local_view")):
+        assert ARCHITECTURES[lean].observation_keys == ARCHITECTURES[original].observation_keys
+        assert 5 * flops(lean) < flops(original)
+
+
+def test_bench_model_rejects_unknown_architecture(capsys) -> None:
+    from ninjarl.cli import main
+
+    assert main(["bench", "model", "--arch", "no_such_net"]) == 2
+    assert "no_such_net" in capsys.readouterr().err

@@ -122,6 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish with one JSON line holding all results")
     env.set_defaults(run=_cmd_bench_env)
 
+    model = targets.add_parser(
+        "model",
+        help="policy-network cost per architecture",
+        description="Train each architecture for a few PPO iterations as ninjarl train does "
+        "and report its forward FLOPs per sample, rollout and update seconds (median after a "
+        "warm-up iteration), training steps per second, and the update's arithmetic rate as "
+        "a fraction of this CPU's measured matrix-multiply peak.")
+    model.add_argument("--arch", dest="archs", action="extend", nargs="+", metavar="NAME",
+                       help="architectures (default: vision_free local_view local_view_fast "
+                       "mlp_baseline mlp_fast)")
+    model.add_argument("--envs", type=_positive_int, default=128,
+                       help="environments; a rollout is 128 steps of each (default: 128)")
+    model.add_argument("--map", default="official/000_the_basics", metavar="PATH_OR_NAME",
+                       help="the level every env plays (default: official/000_the_basics)")
+    model.add_argument("--threads", type=_positive_int, metavar="T",
+                       help="torch threads (default: all cores)")
+    model.add_argument("--repeats", type=_positive_int, default=3,
+                       help="timed iterations after the warm-up (default: 3)")
+    model.add_argument("--json", action="store_true",
+                       help="finish with one JSON line holding all results")
+    model.set_defaults(run=_cmd_bench_model)
+
     train = commands.add_parser(
         "train", help="train a PPO agent",
         description="Train a PPO agent (Stable-Baselines3) and finish with its held-out "
@@ -567,6 +589,32 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
               f"{r.steps_per_s:>10,.0f}", flush=True)
         results.append({"obs": r.obs, "map": r.map, "envs": r.envs,
                         "action_repeat": r.action_repeat, "steps_per_s": r.steps_per_s})
+    if args.json:
+        print(json.dumps({"results": results}))
+    return 0
+
+
+def _cmd_bench_model(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ninjarl.bench import model_bench
+    from ninjarl.models import ARCHITECTURES
+
+    archs = args.archs or model_bench.DEFAULT_ARCHS
+    unknown = [a for a in archs if a not in ARCHITECTURES]
+    if unknown:
+        print(f"ninjarl: error: --arch: unknown architecture(s) {', '.join(unknown)}; valid: "
+              f"{', '.join(ARCHITECTURES)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    results = []
+    print(f"{'arch':<16}  {'params':>8}  {'MFLOP/smp':>9}  {'rollout s':>9}  {'update s':>8}  "
+          f"{'update cpu s':>12}  {'steps/s':>8}  {'GFLOP/s':>7}  {'of peak':>7}")
+    for r in model_bench.run_model_bench(archs, args.envs, args.map, args.threads or 0,
+                                         args.repeats):
+        print(f"{r.arch:<16}  {r.params:>8,}  {r.mflop_per_sample:>9.2f}  {r.rollout_s:>9.2f}  "
+              f"{r.update_s:>8.2f}  {r.update_cpu_s:>12.2f}  {r.steps_per_s:>8,.0f}  {r.update_gflop_per_s:>7.1f}  "
+              f"{r.peak_fraction:>7.1%}", flush=True)
+        results.append(asdict(r))
     if args.json:
         print(json.dumps({"results": results}))
     return 0
