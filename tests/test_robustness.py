@@ -171,9 +171,11 @@ def test_resume_on_rebuilt_levels_names_what_changed(trained, tmp_path, capsys):
 # ---- 3. --resume takes no other settings; a failed start can be retried ----------------------
 
 def _train_flags() -> list[str]:
+    """The run settings of `train` (--no-doctor is not one: a resume may skip the checks)."""
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return [a.option_strings[0] for a in commands.choices["train"]._actions
-            if a.option_strings and a.option_strings[0] not in ("-h", "--timesteps", "--resume")]
+            if a.option_strings and a.option_strings[0] not in ("-h", "--timesteps", "--resume",
+                                                                 "--no-doctor")]
 
 
 @pytest.mark.parametrize("flag", _train_flags())
@@ -206,7 +208,7 @@ def test_a_failed_start_leaves_a_retryable_directory(tmp_path, monkeypatch, caps
     assert not (out / "config.json").exists()
     (out / "config.json").write_text("{}")        # as a failed start of an older version left
     (out / "autotune.json").write_text("{}")
-    monkeypatch.setattr(ppo_module, "_run", lambda config, resume, log: "started")
+    monkeypatch.setattr(ppo_module, "_run", lambda config, resume, log, **_: "started")
     assert train(config, log=QUIET) == "started"
     assert main(["train", "--resume", str(out)]) == 2
     assert "no checkpoint to resume" in _error_line(capsys)
