@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE_OR_DATA_ERROR
 
 
+DEVICE_HELP = ("where the networks run: auto (a CUDA GPU when torch sees one, else the CPU), cpu, "
+               "cuda or cuda:N (default: auto); environments always run on the CPU.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -164,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="checkpoint every N steps (default: 50000)")
     train.add_argument("--frame-stack", type=_positive_int, dest="frame_stack",
                        help="observations stacked per step (default: 1)")
+    train.add_argument("--device", type=_device_value,
+                       help=DEVICE_HELP + " Allowed with --resume.")
     train.add_argument("--config", type=Path, metavar="FILE", help="JSON file of settings")
     train.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue the run in DIR from its last checkpoint, with its own "
@@ -207,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="seed of sampled actions (default: 0)")
     evaluation.add_argument("--out", type=Path, metavar="DIR",
                             help="output directory (default: RUN/evals/<level sets>)")
+    evaluation.add_argument("--device", type=_device_value, default="auto",
+                            help=DEVICE_HELP)
     evaluation.add_argument("--json", action="store_true",
                             help="end the output with the eval.json document on one line")
     _add_s3_arguments(evaluation, "the run directory (or --out, when outside it)")
@@ -256,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--level", metavar="SPEC", help="the level an agent plays")
     watch.add_argument("--out", type=Path, required=True, metavar="FILE.mp4|FILE.gif")
     watch.add_argument("--sampled", action="store_true", help="sample the agent's actions")
+    watch.add_argument("--device", type=_device_value, default="auto",
+                       help=DEVICE_HELP)
     watch.add_argument("--fps", type=_positive_int, default=60, help="frame rate (default: 60)")
     watch.set_defaults(run=_cmd_watch)
 
@@ -282,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       help="train every trial with the curriculum")
     compare.add_argument("--timesteps", type=_positive_int, help="env steps per trial")
     compare.add_argument("--envs", type=_envs_value, help="envs per trial, or 'auto'")
+    compare.add_argument("--device", type=_device_value,
+                         help=DEVICE_HELP)
     compare.add_argument("--eval-levels", nargs="+", default=[], metavar="SPEC",
                          dest="eval_levels", help="extra level sets every agent is evaluated "
                          "on (as for eval, e.g. official)")
@@ -392,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--out", type=Path, required=True, metavar="DIR", help="output checkpoint")
     bc.add_argument("--config", type=Path, metavar="FILE", help="JSON training settings")
     bc.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default: 20)")
+    bc.add_argument("--device", type=_device_value,
+                    help=DEVICE_HELP)
     bc.add_argument("--value-warmup", action="store_true", dest="value_warmup",
                     help="also fit the value head to the replays' discounted returns")
     bc.add_argument("--mirror", action="store_true",
@@ -495,6 +509,15 @@ def _upload(args: argparse.Namespace, directory: Path) -> int:
               f"ninjarl push {directory} {args.s3})", file=sys.stderr)
         return 1
     return 0
+
+
+def _device_value(text: str) -> str:
+    from ninjarl.models.device import check_device_name
+
+    try:
+        return check_device_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _envs_value(text: str) -> int | str:
@@ -639,13 +662,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"--resume continues a run with its own settings; only "
                                  f"--timesteps may be given with it, not {', '.join(given)}")
             _check_s3(args)
-            resume(args.resume, args.timesteps, preflight=_preflight(args))
+            resume(args.resume, args.timesteps, preflight=_preflight(args), device=args.device)
             return _upload(args, args.resume)
         settings = dict(
             arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
             seed=args.seed, out=args.out, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
-            videos=args.videos, curriculum=CurriculumConfig() if args.curriculum else None)
+            videos=args.videos, device=args.device,
+            curriculum=CurriculumConfig() if args.curriculum else None)
         config = (TrainConfig.load(args.config, **settings) if args.config
                   else TrainConfig.create(**settings))
         if args.hierarchical and config.hierarchical is None:     # a file's own settings stay
@@ -677,7 +701,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from ninjarl.train import load_agent
 
     try:
-        model = load_agent(args.agent)
+        model = load_agent(args.agent, args.device)
         config = model.train_config
         run_dir = args.agent.parent if args.agent.name == "final" else args.agent
         out = args.out or run_dir / "evals" / level_set_name(args.levels)
@@ -749,7 +773,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         from ninjarl.eval.run import watch_agent
         from ninjarl.train import load_agent
 
-        model = load_agent(args.source)
+        model = load_agent(args.source, args.device)
         level = resolve_spec(args.level)[0]
         episode = watch_agent(model, level, model.train_config.env, args.out,
                               model.train_config.frame_stack, not args.sampled, args.fps)
@@ -770,7 +794,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     out = args.out or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     base = {k: v for k, v in dict(
-        levels=args.levels, timesteps=args.timesteps, envs=args.envs,
+        levels=args.levels, timesteps=args.timesteps, envs=args.envs, device=args.device,
         curriculum=CurriculumConfig() if args.curriculum else None).items() if v is not None}
     try:
         trials = plan_trials(out, base, args.archs or (), args.configs or (), args.seeds,
@@ -865,8 +889,8 @@ def _cmd_bc(args: argparse.Namespace) -> int:
     from ninjarl.train.bc import run_bc
 
     try:
-        config = (TrainConfig.load(args.config, arch=args.arch) if args.config
-                  else TrainConfig.create(arch=args.arch))
+        config = (TrainConfig.load(args.config, arch=args.arch, device=args.device) if args.config
+                  else TrainConfig.create(arch=args.arch, device=args.device))
         run_bc(args.replays, args.out, arch=config.arch, config=config, epochs=args.epochs,
                value_warmup=args.value_warmup, mirror=args.mirror)
     except ValueError as e:

@@ -391,9 +391,11 @@ class BCReport:
                 f"with argmax actions, {self.val_levels_won_sampled:.0%} sampling")
 
 
-def _obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, torch.Tensor]:
-    """A minibatch as float32 tensors, as PPO's rollout buffer hands them to the policy."""
-    return {k: torch.as_tensor(v[idx], dtype=torch.float32) for k, v in obs.items()}
+def _obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray,
+                 device: torch.device) -> dict[str, torch.Tensor]:
+    """A minibatch as float32 tensors on the policy's device, as PPO's rollout buffer hands
+    them to the policy."""
+    return {k: torch.as_tensor(v[idx], dtype=torch.float32, device=device) for k, v in obs.items()}
 
 
 @torch.no_grad()
@@ -403,8 +405,8 @@ def predict_actions(policy, dataset: BCDataset, batch_size: int = 1024) -> np.nd
     out = np.zeros(len(dataset), np.int64)
     for start in range(0, len(dataset), batch_size):
         idx = np.arange(start, min(start + batch_size, len(dataset)))
-        dist = policy.get_distribution(_obs_tensors(dataset.obs, idx))
-        out[idx] = dist.distribution.probs.argmax(dim=1).numpy()
+        dist = policy.get_distribution(_obs_tensors(dataset.obs, idx, policy.device))
+        out[idx] = dist.distribution.probs.argmax(dim=1).cpu().numpy()
     return out
 
 
@@ -431,8 +433,8 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    actions = torch.as_tensor(train.actions, dtype=torch.int64)
-    returns = torch.as_tensor(train.returns, dtype=torch.float32)
+    actions = torch.as_tensor(train.actions, dtype=torch.int64, device=policy.device)
+    returns = torch.as_tensor(train.returns, dtype=torch.float32, device=policy.device)
     history = []
     for epoch in range(1, epochs + 1):
         policy.set_training_mode(True)
@@ -440,8 +442,8 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
         ce_sum = vf_sum = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            values, log_prob, _ = policy.evaluate_actions(_obs_tensors(train.obs, idx),
-                                                          actions[idx])
+            values, log_prob, _ = policy.evaluate_actions(
+                _obs_tensors(train.obs, idx, policy.device), actions[idx])
             ce = -log_prob.mean()
             loss = ce
             if value_warmup:

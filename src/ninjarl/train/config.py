@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..env.config import SUBTASK_KEY, EnvConfig
 from ..env.subtasks import SUBTASKS, subtask_index
-from ..models import get_architecture
+from ..models import check_device_name, get_architecture
 from .curriculum import CurriculumConfig
 
 
@@ -110,8 +110,10 @@ class TrainConfig:
     :class:`HierarchicalConfig`) trains a hierarchical agent with ``arch`` as its shared
     feature extractor; its envs also compute the ``subtasks`` observation. ``net_arch`` sets
     the hidden layers of the policy and value heads (empty: the architecture's; not for
-    hierarchical agents). ``env`` may be left out or given as a dict of settings: observation
-    keys and discount then come from ``arch`` and ``ppo.gamma``.
+    hierarchical agents). ``device`` is where the networks run (``auto``: a CUDA GPU when
+    torch sees one, else the CPU; ``cpu``; ``cuda[:N]``); environments always run on the CPU.
+    ``env`` may be left out or given as a dict of settings: observation keys and discount then
+    come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -123,6 +125,7 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     frame_stack: int = 1
     torch_threads: int = 0
+    device: str = "auto"
     bc: str = ""
     videos: int = 0
     net_arch: tuple[int, ...] = ()
@@ -142,6 +145,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.videos must be an integer >= 0, got {self.videos!r}")
         if self.frame_stack < 1:
             raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
+        try:
+            check_device_name(self.device)
+        except ValueError as e:
+            raise ValueError(f"TrainConfig.{e}") from None
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
         if any(not isinstance(n, int) or n < 1 for n in self.net_arch):
             raise ValueError(f"TrainConfig.net_arch must be layer sizes >= 1, got "

@@ -24,7 +24,7 @@ from ..env import make_vec_env
 from ..eval import EvalLevel, evaluate
 from ..eval.run import write_evaluation, write_videos
 from ..eval.video import last_frame
-from ..models import policy_kwargs
+from ..models import policy_kwargs, resolve_device
 from ..models.hierarchical import SubtaskState
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
@@ -107,7 +107,8 @@ def build_model(config: TrainConfig, venv) -> PPO:
     return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
                      n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                      clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-                     max_grad_norm=p.max_grad_norm, seed=config.seed, device="cpu", verbose=0,
+                     max_grad_norm=p.max_grad_norm, seed=config.seed,
+                     device=resolve_device(config.device), verbose=0,
                      tensorboard_log=config.out or None)
 
 
@@ -132,16 +133,17 @@ def train(config: TrainConfig, log=print, preflight: Preflight | None = None) ->
 
 
 def resume(run_dir: str | Path, timesteps: int | None = None, log=print,
-           preflight: Preflight | None = None) -> dict:
+           preflight: Preflight | None = None, device: str | None = None) -> dict:
     """Continue the run in ``run_dir`` from its last checkpoint (same step count, optimizer,
     normalisation statistics, RNG and environment states), up to ``timesteps`` in total
-    (default: the run's own target)."""
+    (default: the run's own target), on ``device`` (default: the run's own setting)."""
     checkpoint = recover_dir(Path(run_dir) / CHECKPOINT_DIR)   # a save killed mid-way
     if not checkpoint.exists() and Path(run_dir).is_dir():
         raise ValueError(f"{run_dir}: no checkpoint to resume (the run stopped before its "
                          f"first one); start it again with --out {run_dir}")
     config, trainer = read_checkpoint(checkpoint)
-    config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps)
+    config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps,
+                     device=device or config.device)
     return _run(config, resume=True, log=log, saved_levels=trainer["extra"].get("levels"),
                 preflight=preflight)
 
@@ -277,10 +279,10 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     return document
 
 
-def load_agent(path: str | Path) -> PPO:
-    """A trained agent from a run directory or checkpoint directory, ready for ``predict``;
-    the observation settings come from the checkpoint itself (``model.train_config``), and
-    ``model.num_timesteps`` is the step count it was saved at."""
+def load_agent(path: str | Path, device: str = "auto") -> PPO:
+    """A trained agent from a run directory or checkpoint directory, ready for ``predict`` on
+    ``device``; the observation settings come from the checkpoint itself
+    (``model.train_config``), and ``model.num_timesteps`` is the step count it was saved at."""
     from .checkpoint import load_weights
     path = Path(path)
     if current_dir(path / FINAL_DIR).is_dir():
@@ -289,7 +291,7 @@ def load_agent(path: str | Path) -> PPO:
     config, trainer = read_checkpoint(path)
     venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env,
                         config.frame_stack, seed=0)
-    model = build_model(replace(config, out=""), venv)
+    model = build_model(replace(config, out="", device=device), venv)
     model.policy.load_state_dict(load_weights(path, "policy.pt"), strict=True)
     model.policy.set_training_mode(False)
     model.num_timesteps = int(trainer["num_timesteps"])
