@@ -4,6 +4,7 @@ first step."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -322,3 +323,24 @@ def test_train_no_doctor_skips_the_checks(tmp_path, monkeypatch, capsys):
     assert main(["train", "--config", str(config), "--out", str(out), "--no-doctor"]) == 0
     assert "doctor:" not in capsys.readouterr().out
     assert (out / "config.json").is_file()
+
+
+def test_checkpoint_that_does_not_fit_the_config(run):
+    weights = torch.load(run / "checkpoint" / "policy.pt", weights_only=True)
+    torch.save({k: v for k, v in weights.items() if not k.startswith("value_net")},
+               run / "checkpoint" / "policy.pt")
+    checks = doctor.diagnose_run(run)
+    assert _failed(checks) == ["gradients"]
+    assert "the run's checkpoint does not fit the model config.json builds" in \
+        _figure(checks, "gradients")
+
+
+def test_hierarchical_config_trains_both_levels(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**SETTINGS, "hierarchical": {}}))
+    checks = doctor.diagnose_config(config)
+    assert _failed(checks) == []
+    assert _status(checks)["hierarchical"] == PASS
+    assert re.fullmatch(r"high_level: (\d+)/\1 parameters get a gradient; "
+                        r"low_level: (\d+)/\2 parameters get a gradient",
+                        _figure(checks, "hierarchical"))

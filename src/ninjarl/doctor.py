@@ -194,14 +194,19 @@ def diagnose(subject: Subject) -> list[Check]:
     levels = subject.levels if subject.levels is not None else training_levels(config)
     venv = make_vec_env(levels[:1], BATCH_ENVS, config.env, config.frame_stack, seed=config.seed)
     model = _quiet_build(config, venv)
+    weights_problem = None
     if subject.weights is not None:
-        model.policy.load_state_dict(subject.weights, strict=True)
+        try:
+            model.policy.load_state_dict(subject.weights, strict=True)
+        except RuntimeError as e:        # names or shapes other than config.json's model
+            weights_problem = ("the run's checkpoint does not fit the model config.json builds: "
+                               + " ".join(str(e).split())[:300])
     batch = sample_batch(config, levels[0])
     autotune = _autotune(subject.run_dir)
     return [
         check_observations(subject, levels[0], model.policy),
         check_transfer(subject, model.policy),
-        check_gradients(model.policy, batch, subject.optimizer_state),
+        check_gradients(model.policy, batch, subject.optimizer_state, weights_problem),
         check_env_count(config, autotune, venv),
         check_frame_stack(subject, levels[0]),
         check_tensorboard(subject.run_dir, config),
@@ -319,16 +324,18 @@ def _listing(names: Sequence[str], limit: int = 4) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def check_gradients(policy, batch: Batch, optimizer_state: dict | None = None) -> Check:
+def check_gradients(policy, batch: Batch, optimizer_state: dict | None = None,
+                    weights_problem: str | None = None) -> Check:
     """Every parameter of ``policy`` is trainable, in ``policy.optimizer`` (and in the saved
-    optimizer state of a run, if given) and gets a nonzero gradient on ``batch``."""
+    optimizer state of a run, if given) and gets a nonzero gradient on ``batch``;
+    ``weights_problem``: why the run's weights could not be loaded into ``policy``."""
     named = list(policy.named_parameters())
     in_optimizer = {id(p) for group in policy.optimizer.param_groups for p in group["params"]}
     not_in_optimizer = [n for n, p in named if id(p) not in in_optimizer]
     frozen = [n for n, p in named if not p.requires_grad]
     grads = gradients(policy, batch)
     no_gradient = _without_gradient(grads, [n for n, _ in named])
-    problems = []
+    problems = [weights_problem] if weights_problem else []
     if not_in_optimizer:
         problems.append(f"not in the optimizer: {_listing(not_in_optimizer)}")
     if frozen:
