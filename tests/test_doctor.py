@@ -304,7 +304,7 @@ def test_train_runs_the_quick_checks_first(tmp_path, monkeypatch, capsys):
     start = time.perf_counter()
     checks = doctor.preflight_or_stop(*_built_model(TrainConfig.from_dict(SETTINGS)),
                                       tmp_path, log=lambda *_: None)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 3.0            # measured: 0.4 s
     assert _failed(checks) == []
 
 

@@ -1,6 +1,6 @@
 """ninjarl play: a scripted headless session (real pygame event queue, dummy video driver) is
-recorded, and every recorded attempt reproduces through `ninjarl replay` and behaviour
-cloning; bad level specs, bad scripts and a missing display end in one line."""
+recorded, and every recorded attempt reproduces its trajectory through `ninjarl replay` and
+behaviour cloning; bad level specs, bad scripts and a missing display end in one line."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from ninjarl.train.bc import replay_samples
 
 from conftest import BC_REPLAYS, SCENARIOS
 
-WIN = next(p for p in BC_REPLAYS if p.name.startswith("20251022_142011_train_very_simple_100004"))
+WIN = next(p for p in BC_REPLAYS if p.name.startswith("20251023_094841_train_simple_100005"))
 DEATH = SCENARIOS / "mine_edge_kill"
 
 
@@ -47,8 +47,7 @@ def _session_script(death: np.ndarray, win: np.ndarray) -> list[tuple[int, str, 
     t = 2 + len(death) + 10                 # the ninja slides on after the last key
     script += [(t, "down", "r"), (t + 1, "up", "r"), (t + 2, "down", "right"),
                (t + 20, "up", "right"), (t + 21, "down", "n"), (t + 22, "up", "n")]
-    script += script_from_inputs(win, start=t + 30)
-    return script + [(script[-1][0] + 5, "down", "escape")]
+    return script + script_from_inputs(win, start=t + 30, quit=True)
 
 
 def test_recorded_session_reproduces_through_replay(levels_dir, tmp_path, capsys):
@@ -76,7 +75,7 @@ def test_recorded_session_reproduces_through_replay(levels_dir, tmp_path, capsys
         assert f"outcome: {attempt.outcome}\n" in out
         assert f"outcome_frame: {attempt.frames}\n" in out          # it ended the attempt
         trace = simulate_inputs(build_level(replay.map_bytes), replay.inputs)
-        assert (trace["x"][-1], trace["y"][-1]) == attempt.position
+        assert list(zip(trace["x"], trace["y"])) == attempt.trajectory     # frame by frame
         # and behaviour cloning reads it through the training env, ending the same way
         run = replay_samples(attempt.path, EnvConfig(), 1)
         assert (run.outcome, run.frames) == (attempt.outcome, attempt.frames)
@@ -85,15 +84,14 @@ def test_recorded_session_reproduces_through_replay(levels_dir, tmp_path, capsys
 def test_cli_headless_session(levels_dir, tmp_path, capsys):
     win = _moving(read_replay(WIN).inputs)
     script = tmp_path / "keys.json"
-    script.write_text(json.dumps([list(e) for e in script_from_inputs(win, start=1)]))
+    script.write_text(json.dumps([list(e) for e in script_from_inputs(win, start=1, quit=True)]))
     record = tmp_path / "rec"
     assert main(["play", str(levels_dir / "2_walk.replay"), "--record", str(record),
                  "--headless", "--script", str(script)]) == 0
     out = capsys.readouterr().out
     (path,) = record.iterdir()
-    frames = len(read_replay(path).inputs)
-    assert len(win) <= frames <= len(win) + 1         # the release of the keys may be needed
-    assert out == f"attempt 1: custom/2_walk won after {frames} frames -> {path}\n"
+    assert np.array_equal(read_replay(path).inputs, win)
+    assert out == f"attempt 1: custom/2_walk won after {len(win)} frames -> {path}\n"
 
 
 def test_next_walks_on_after_a_win(levels_dir):

@@ -66,13 +66,13 @@ class DisplayError(RuntimeError):
 
 @dataclass
 class Attempt:
-    """One attempt at a level: the input byte of every simulated frame, how it ended
-    (``won``, ``dead``, or ``None`` when left unfinished), the ninja's last position and the
+    """One attempt at a level: the input byte of every simulated frame, the ninja's position
+    after each, how it ended (``won``, ``dead``, or ``None`` when left unfinished) and the
     recorded file."""
     level: EvalLevel
     inputs: list[int] = field(default_factory=list)
+    trajectory: list[tuple[float, float]] = field(default_factory=list)
     outcome: str | None = None
-    position: tuple[float, float] = (0.0, 0.0)
     path: Path | None = None
 
     @property
@@ -150,7 +150,7 @@ class Game:
         self.sim.run(np.array([[byte]], np.uint8), auto_reset=False)
         state = int(self.sim.state.ninja_i[0, STATE])
         ninja = self.sim.state.ninja_f[0]
-        self.attempt.position = (float(ninja[X]), float(ninja[Y]))
+        self.attempt.trajectory.append((float(ninja[X]), float(ninja[Y])))
         if state == ST_CELEBRATING:
             self._finish(WON)
         elif state in (ST_DEAD, ST_DYING):
@@ -215,9 +215,11 @@ def check_script(events, source: str = "script") -> list[tuple[int, str, str]]:
     return sorted(out, key=lambda e: e[0])
 
 
-def script_from_inputs(inputs: Sequence[int], start: int = 0) -> list[tuple[int, str, str]]:
+def script_from_inputs(inputs: Sequence[int], start: int = 0,
+                       quit: bool = False) -> list[tuple[int, str, str]]:
     """The key script that plays input bytes frame by frame from display frame ``start``
-    (right arrow, left arrow and Z), releasing every key after the last one."""
+    (right arrow, left arrow and Z), releasing every key after the last one; with ``quit``,
+    Esc right after it, so that the session ends after exactly these frames."""
     keys = ((LEFT_BIT, "left"), (RIGHT_BIT, "right"), (JUMP_BIT, "z"))
     events, previous = [], 0
     for frame, byte in enumerate([*map(int, inputs), 0], start=start):
@@ -225,6 +227,8 @@ def script_from_inputs(inputs: Sequence[int], start: int = 0) -> list[tuple[int,
             if (byte & bit) != (previous & bit):
                 events.append((frame, "down" if byte & bit else "up", key))
         previous = byte
+    if quit:
+        events.append((start + len(inputs), "down", QUIT_KEY))
     return events
 
 
@@ -290,6 +294,8 @@ def _loop(pygame, screen, game: Game, script: list, scripted: bool, headless: bo
                 elif name not in held:
                     held.add(name)
                     game.key_down(name)
+        if game.quit:
+            break
         game.tick(held)
         _draw(pygame, screen, font, game)
         if scripted and frame >= last_frame:
