@@ -203,7 +203,7 @@ def expected_game_state(engine, n: int, frames: int) -> np.ndarray:
     o[14] = i[JUMP_INPUT_OLD]
     for k, col, window in ((15, JUMP_BUFFER, 5), (16, FLOOR_BUFFER, 5), (17, WALL_BUFFER, 5),
                            (18, LP_BUFFER, 4)):
-        o[k] = 0.0 if i[col] < 0 else (i[col] + 1) / window
+        o[k] = (i[col] + 1) / window if 0 <= i[col] < window else 0.0     # expired = idle
     o[19:23] = f[FLOOR_NX], f[FLOOR_NY], f[CEIL_NX], f[CEIL_NY]
     o[23] = f[GRAVITY] == GRAVITY_JUMP
     o[24] = max(1.0 - frames / config.max_frames, 0.0)

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ninjarl import atomic
@@ -263,3 +264,32 @@ def test_config_load_message_and_cli_overrides(tmp_path):
     config = TrainConfig.load(path, curriculum=CurriculumConfig(window=3))   # as --curriculum
     assert config.curriculum.window == 3 and config.ppo.learning_rate == 1
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+# ---- 5. observations stay inside their declared spaces ----------------------------------------
+
+def test_observations_stay_inside_their_spaces_on_every_category():
+    """Every bundled map and two draws of every generator category, every observation key,
+    8 envs x 300 seeded random steps (episodes of at most 50 steps, so levels cycle)."""
+    from ninjarl.env import NinjaVecEnv
+    from ninjarl.env.config import OBSERVATION_KEYS, EnvConfig
+    from ninjarl.levels.dataset import load_level_source
+    from ninjarl.levels.generators import CATEGORIES, draw_level
+    from ninjarl.sim.layout import V_LEVEL
+
+    levels = [e.map_bytes for group in ("official", "test", "bench")
+              for e in load_level_source(group)]
+    levels += [draw_level(category, seed)[0] for category in CATEGORIES for seed in range(2)]
+    env = NinjaVecEnv(levels, num_envs=8, config=EnvConfig(observations=OBSERVATION_KEYS,
+                                                          max_frames=200), seed=0)
+    rng = np.random.default_rng(0)
+    obs = env.reset()
+    seen = set()
+    for step in range(300):
+        for key, space in env.observation_space.spaces.items():
+            for n in range(env.num_envs):
+                assert space.contains(obs[key][n]), (key, step, n, obs[key][n][
+                    (obs[key][n] < space.low) | (obs[key][n] > space.high)])
+        seen.update(int(v) for v in env.engine.sim.state.env_i[:, V_LEVEL])
+        obs, _, _, _ = env.step(rng.integers(0, 6, env.num_envs))
+    assert len(seen) > len(levels) // 2          # the episodes covered most levels

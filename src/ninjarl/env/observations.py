@@ -63,8 +63,9 @@ GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
 10 airborne                   11 touching a wall
 12 last wall normal (-1 left, +1 right, 0 none yet)
 13 jump duration / 45         14 jump input held last frame
-15 jump buffer, 16 floor buffer, 17 wall buffer (frames into the 5-frame window / 5, 0 idle)
-18 launch-pad buffer (/ 4, 0 idle)
+15 jump buffer, 16 floor buffer, 17 wall buffer ((frames into the 5-frame window + 1) / 5;
+   0 idle or expired: an expired buffer acts like an idle one)
+18 launch-pad buffer (the same over its 4-frame window)
 19-20 floor normal x, y       21-22 ceiling normal x, y
 23 jump gravity active (jump held and rising)
 24 time remaining (fraction of the limit)
@@ -92,7 +93,9 @@ def _clip1(v):
 
 @jit
 def _buffer_feature(value, window):
-    return 0.0 if value < 0 else (value + 1) / window
+    # the sim keeps an expired buffer at `window` for one frame before idling it at -1; both
+    # are out of the window (ninja.think), so both read 0 and the feature stays in (0, 1]
+    return (value + 1) / window if 0 <= value < window else 0.0
 
 
 @jit
