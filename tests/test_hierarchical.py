@@ -249,6 +249,45 @@ def test_bc_transfer_loads_every_tensor_it_names(bc_source, tmp_path):
             torch.testing.assert_close(dist.probs, expected)
 
 
+def test_a_hierarchical_checkpoint_transfers_strictly_by_name(tmp_path):
+    # what `ninjarl bc --config <hierarchical>` writes: the hierarchical policy itself
+    source = tmp_path / "source"
+    train(tiny_config(source, timesteps=32, hierarchical=HierarchicalConfig()), **QUIET)
+    config = tiny_config(tmp_path / "h", bc=str(source / "final"),
+                         hierarchical=HierarchicalConfig())
+    model = build_model(replace(config, out=""), make_vec_env([LEVEL], 2, config.env, seed=0))
+    report = transfer_weights(model, source / "final", config)
+    assert report.loaded == list(model.policy.state_dict()) and not report.initialised
+    saved = load_agent(source).policy.state_dict()
+    for name, tensor in model.policy.state_dict().items():
+        torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
+
+
+def test_flat_view_scores_the_natural_subtask(subtask_level):
+    """evaluate_actions / get_distribution (behaviour cloning): the exit switch until it is hit,
+    then the door, with the low level's action distribution for it."""
+    model = _model(_config(), subtask_level)
+    policy = model.policy
+    policy.set_training_mode(False)
+    env = make_vec_env([subtask_level], 2, _config().env, seed=0)
+    obs = env.reset()
+    for _ in range(12):                                 # env 0 runs right through the switch
+        obs, *_ = env.step(np.array([2, 0]))
+    tensor, _ = policy.obs_to_tensor(obs)
+    table = policy.table(tensor)
+    natural = policy.natural_subtask(table)
+    assert natural.tolist() == [SUBTASKS.index("exit_door"), SUBTASKS.index("exit_switch")]
+    actions = torch.tensor([1, 4])
+    with torch.no_grad():
+        values, log_prob, entropy = policy.evaluate_actions(tensor, actions)
+        features = policy.extract(tensor)
+        high, high_value = policy.high_forward(features, table, masked=False)
+        low, low_value = policy.low_forward(features, table, natural, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(log_prob, high.log_prob(natural) + low.log_prob(actions))
+    torch.testing.assert_close(values.flatten(), high_value + low_value)
+    torch.testing.assert_close(policy.get_distribution(tensor).distribution.probs, low.probs)
+
+
 def test_training_from_bc_writes_sources_and_initialisations(bc_source, tmp_path):
     out = tmp_path / "h"
     train(tiny_config(out, bc=str(bc_source), hierarchical=HierarchicalConfig()), **QUIET)

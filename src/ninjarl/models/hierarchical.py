@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
@@ -218,6 +219,14 @@ class HierarchicalPolicy(BasePolicy):
         low, low_value = self.low_forward(features, table, subtask, torch.zeros_like(subtask))
         return ((high_value + low_value)[:, None], high.log_prob(subtask) + low.log_prob(actions),
                 high.entropy() + low.entropy())
+
+    def get_distribution(self, obs: dict[str, torch.Tensor]) -> CategoricalDistribution:
+        """SB3's ``get_distribution`` on the flat view (:meth:`evaluate_actions`): the low
+        level's action distribution for each sample's natural subtask."""
+        features, table = self.extract(obs), self.table(obs)
+        subtask = self.natural_subtask(table)
+        low, _ = self.low_forward(features, table, subtask, torch.zeros_like(subtask))
+        return CategoricalDistribution(int(self.action_space.n)).proba_distribution(low.logits)
 
     def forward(self, obs, deterministic: bool = False):
         raise NotImplementedError("a hierarchical policy acts through act() / predict(), "
