@@ -612,7 +612,9 @@ def check_tensorboard(run_dir: Path | None, config: TrainConfig) -> Check:
 def check_images(policy: nn.Module, config: TrainConfig) -> Check:
     """Feed a batch whose image pixels are all 255 through a copy of the policy (SB3's
     preprocessing, then the extractor) and read what reaches the first convolution of each
-    image encoder: 1.0 means scaled exactly once, 255 never, 1/255 twice."""
+    image encoder, times the ``input_scale`` a convolution applies inside itself (the
+    extractor's ``PixelConv2d`` folds the 1/255 into its weights): 1.0 means scaled exactly
+    once, 255 never, 1/255 twice."""
     keys = [k for k in config.env.observations if k in IMAGE_KEYS]
     if not keys:
         return Check("images", SKIP, f"no image observations ({config.arch} reads "
@@ -626,7 +628,9 @@ def check_images(policy: nn.Module, config: TrainConfig) -> Check:
         encoder = _encoder_of(extractor, key)
         first_conv = next(m for m in encoder.modules() if isinstance(m, nn.Conv2d))
         hooks.append(first_conv.register_forward_pre_hook(
-            lambda module, inputs, key=key: seen.__setitem__(key, float(inputs[0].max()))))
+            # a PixelConv2d scales its input inside the layer (input_scale): count that too
+            lambda module, inputs, key=key: seen.__setitem__(
+                key, float(inputs[0].max()) * getattr(module, "input_scale", 1.0))))
     obs = {k: np.full((1, *space.shape), 255 if k in keys else 0, space.dtype)
            for k, space in policy.observation_space.spaces.items()}
     with torch.no_grad():
