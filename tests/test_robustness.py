@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -172,18 +174,20 @@ def test_resume_on_rebuilt_levels_names_what_changed(trained, tmp_path, capsys):
 # ---- 3. --resume takes no other settings; a failed start can be retried ----------------------
 
 def _train_flags() -> list[str]:
-    """The run settings of `train` (--no-doctor is not one: a resume may skip the checks)."""
+    """The run settings of `train` (not --no-doctor, --device, --s3, --s3-endpoint: a resume
+    may skip the checks, run on another device, upload its results)."""
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return [a.option_strings[0] for a in commands.choices["train"]._actions
             if a.option_strings and a.option_strings[0] not in ("-h", "--timesteps", "--resume",
-                                                                 "--no-doctor")]
+                                                                 "--no-doctor", "--device", "--s3",
+                                                                 "--s3-endpoint")]
 
 
 @pytest.mark.parametrize("flag", _train_flags())
 def test_resume_refuses_every_other_setting(flag, tmp_path, capsys):
     config = tmp_path / "c.json"
     config.write_text("{}")
-    value = {"--curriculum": [], "--config": [str(config)], "--envs": ["4"], "--arch": ["gcn"],
+    value = {"--curriculum": [], "--hierarchical": [], "--config": [str(config)], "--envs": ["4"], "--arch": ["gcn"],
              "--levels": ["simpler"], "--out": [str(tmp_path)], "--bc": ["x"],
              "--frame-stack": ["1"]}.get(flag, ["0"])          # 0 is a setting too
     assert main(["train", "--resume", str(tmp_path / "run"), flag, *value]) == 2
@@ -225,6 +229,7 @@ BAD_CONFIGS = [
     ({"envs": True}, "envs: expected an integer or a string, got True"),
     ({"envs": "many"}, "envs must be a positive integer or 'auto'"),
     ({"seed": 1.5}, "seed: expected an integer, got 1.5"),
+    ({"seed": -1}, "seed: must be in 0..4294967295, got -1"),      # compare sets its own seeds
     ({"ppo": {"learning_rate": "fast"}}, "ppo.learning_rate: expected a number, got 'fast'"),
     ({"ppo": {"n_steps": False}}, "ppo.n_steps: expected an integer, got False"),
     ({"ppo": None}, "ppo: expected an object, got None"),
@@ -233,10 +238,10 @@ BAD_CONFIGS = [
     ({"env": {"reward": {"death": "big"}}}, "env.reward.death: expected a number, got 'big'"),
     ({"curriculum": 5}, "curriculum: expected an object or null, got 5"),
     ({"curriculum": {"stages": ["simplest", 3]}}, "curriculum.stages[1]: expected a string"),
-    ({"frame_stack": 0}, "frame_stack must be >= 1, got 0"),
+    ({"frame_stack": 0}, "frame_stack: must be in 1..64, got 0"),
     ({"arch": ["gcn"]}, "arch: expected a string"),
     ({"finetune": {"clip_range": "0.1"}}, "finetune.clip_range: expected a number"),
-    ({"videos": -1}, "videos must be an integer >= 0"),
+    ({"videos": -1}, "videos: must be in 0..10000, got -1"),
     ({"levels": None}, "levels: expected a string, got None"),
     ([1, 2], "must be a JSON object"),
 ]
@@ -293,3 +298,108 @@ def test_observations_stay_inside_their_spaces_on_every_category():
         seen.update(int(v) for v in env.engine.sim.state.env_i[:, V_LEVEL])
         obs, _, _, _ = env.step(rng.integers(0, 6, env.num_envs))
     assert len(seen) > len(levels) // 2          # the episodes covered most levels
+
+
+# ---- 4. config ranges: every number finite and inside its range, sizes that fit in memory ------
+
+BAD_RANGES = [
+    ({"ppo": {"clip_range": -0.1}}, "ppo.clip_range: must be > 0, got -0.1"),
+    ({"ppo": {"learning_rate": float("nan")}}, "ppo.learning_rate: must be finite, got nan"),
+    ({"ppo": {"max_grad_norm": 0}}, "ppo.max_grad_norm: must be > 0, got 0"),
+    ({"ppo": {"ent_coef": -1e-3}}, "ppo.ent_coef: must be >= 0, got -0.001"),
+    ({"ppo": {"vf_coef": float("inf")}}, "ppo.vf_coef: must be finite, got inf"),
+    ({"ppo": {"gae_lambda": 1.5}}, "ppo.gae_lambda: must be in (0, 1], got 1.5"),
+    ({"finetune": {"learning_rate": 0}}, "finetune.learning_rate: must be > 0, got 0"),
+    ({"env": {"reward": {"max_distance": 0}}}, "env.reward.max_distance: must be > 0, got 0"),
+    ({"env": {"reward": {"death": float("-inf")}}}, "env.reward.death: must be finite, got -inf"),
+    ({"env": {"stuck_radius": float("nan")}}, "env.stuck_radius: must be finite, got nan"),
+    ({"curriculum": {"threshold": float("nan")}}, "curriculum.threshold: must be finite"),
+    ({"hierarchical": {"embedding_dim": 10**9}}, "hierarchical.embedding_dim: must be in 1..65536"),
+    ({"torch_threads": -1}, "torch_threads: must be in 0..4096, got -1"),
+    ({"frame_stack": 1000}, "frame_stack: must be in 1..64, got 1000"),
+    ({"envs": 10**9}, "envs: must be in 1..65536, got 1000000000"),
+    ({"timesteps": 10**400}, "timesteps: must be in 1..4611686018427387904, got a 401-digit number"),
+    ({"net_arch": [64, 0]}, "net_arch[1]: must be in 1..65536, got 0"),
+    ({"arch": "local_view", "envs": 4096, "ppo": {"n_steps": 4096}},
+     "envs x ppo.n_steps x frame_stack: 4096 x 4096 x 1 observations of 7088 floats make a "
+     "443 GiB rollout buffer, above the 64 GiB limit"),
+]
+
+
+@pytest.mark.parametrize("document, message", BAD_RANGES)
+def test_config_out_of_range_is_one_line_naming_the_setting(document, message, tmp_path, capsys,
+                                                           monkeypatch):
+    monkeypatch.setattr(ppo_module, "_run", lambda *a, **k: pytest.fail("training started"))
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(document))           # NaN and Infinity as Python's json writes them
+    for command in (["train", "--config", str(path)], ["bc", "--config", str(path), "--replays",
+                                                       str(BC_REPLAYS), "--out", str(tmp_path / "bc")],
+                    ["compare", "--configs", str(path), "--out", str(tmp_path / "cmp")]):
+        assert main(command) == 2, command
+        line = _error_line(capsys)
+        assert f"{path}: {message}" in line, (command, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+def _config_documents():
+    """Config dicts whose values mostly have their field's type (any magnitude, NaN and
+    infinities included), sometimes another type, sometimes an unknown key."""
+    import dataclasses
+
+    from hypothesis import strategies as st
+
+    from ninjarl.env.config import EnvConfig, RewardConfig
+    from ninjarl.train.config import FinetuneConfig, HierarchicalConfig
+
+    integers = st.one_of(st.sampled_from([-1, 0, 1, 2**31, 2**63, -2**63, 10**30]),
+                         st.integers(-2**70, 2**70), st.integers(0, 300))
+    numbers = st.one_of(st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e-300, 1e308]),
+                        st.floats(), st.floats(-2, 2), integers)
+    junk = st.one_of(st.none(), st.booleans(), st.text(max_size=3))
+    nested = {"ppo": PPOConfig, "finetune": FinetuneConfig, "curriculum": CurriculumConfig,
+              "hierarchical": HierarchicalConfig, "env": EnvConfig, "reward": RewardConfig}
+    words = {"arch": ["vision_free", "gcn", "mlp_baseline", "nope"], "envs": ["auto", "many"],
+             "device": ["auto", "cpu", "tpu"], "stages": ["simplest", "simple", "nope"],
+             "subtasks": ["exit_switch", "exit_door", "nope"],
+             "observations": ["game_state", "reachability", "nope"]}
+
+    def value(name, default):
+        if name in nested:
+            typed = section(nested[name])
+        elif isinstance(default, tuple):
+            typed = st.lists(st.sampled_from(words[name]) if name in words else integers, max_size=4)
+        elif name in words:
+            typed = st.one_of(st.sampled_from(words[name]), integers)
+        elif isinstance(default, str):
+            typed = st.text(max_size=4)
+        else:
+            typed = integers if isinstance(default, int) else numbers
+        return st.one_of(typed, typed, typed, junk)
+
+    def section(cls):
+        fields = {f.name: (f.default if f.default is not dataclasses.MISSING
+                           else f.default_factory() if f.default_factory is not dataclasses.MISSING
+                           else None) for f in dataclasses.fields(cls)}
+        entries = [st.tuples(st.just(n), value(n, d)) for n, d in fields.items()]
+        entries.append(st.tuples(st.just("bogus"), junk))
+        return st.lists(st.one_of(*entries), max_size=3).map(dict)
+    return section(TrainConfig)
+
+
+def test_any_config_document_is_a_config_or_one_line(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=400, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(_config_documents())
+    def check(document):
+        try:
+            config = TrainConfig.from_dict(document, "run.json")
+        except ValueError as error:
+            assert "\n" not in str(error) and str(error).startswith("run.json: "), str(error)
+        else:       # what was accepted can be written as strict JSON and held by numpy
+            text = json.dumps(config.to_dict(), allow_nan=False)
+            numbers = re.findall(r"-?\d+(?![\d.eE])", text)
+            assert np.array([int(n) for n in numbers], np.int64) is not None
+            assert TrainConfig.from_dict(json.loads(text)) == config
+    check()

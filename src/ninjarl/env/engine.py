@@ -31,6 +31,29 @@ def uniform_sampler(env_index: int, rng: np.random.Generator, n_levels: int) -> 
     return int(rng.integers(n_levels))
 
 
+def observation_shapes(config: EnvConfig) -> dict[str, tuple[tuple[int, ...], np.dtype, float, float]]:
+    """key -> (shape, dtype, low, high) of one environment's observation under ``config``
+    (known without building an engine: the shapes depend on the observation keys only)."""
+    shapes = {
+        "player_frame": ((84, 84, 1), np.uint8, 0, 255),
+        "global_view": ((100, 176, 1), np.uint8, 0, 255),
+        "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
+        "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
+        # the last column counts achievements (locked doors opened): no upper bound
+        SUBTASK_KEY: ((len(SUBTASKS), len(SUBTASK_FEATURES)), np.float32, -1.0, np.inf),
+    }
+    if "graph" in config.observations:
+        spec = graph_spec()
+        bounds = {"node_features": (-1.0, 1.0), "node_mask": (0, 1),
+                  "edge_index": (0, spec["node_features"]["shape"][0] - 1),
+                  "edge_mask": (0, 1), "edge_features": (-1.0, 1.0)}
+        for key, (low, high) in bounds.items():
+            shapes[f"graph_{key}"] = (tuple(spec[key]["shape"]), np.dtype(spec[key]["dtype"]),
+                                      low, high)
+    return {k: v for k, v in shapes.items()
+            if k in config.observations or (k.startswith("graph_") and "graph" in config.observations)}
+
+
 class Engine:
     """N environments over a fixed list of levels; which level each episode plays is decided
     by ``level_sampler(env_index, rng) -> level index`` (uniform by default) or explicitly by
@@ -98,25 +121,7 @@ class Engine:
     # ---- spaces ---------------------------------------------------------------------------------
     def observation_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype, float, float]]:
         """key -> (shape, dtype, low, high) of one environment's observation."""
-        shapes = {
-            "player_frame": ((84, 84, 1), np.uint8, 0, 255),
-            "global_view": ((100, 176, 1), np.uint8, 0, 255),
-            "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
-            "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
-            # the last column counts achievements (locked doors opened): no upper bound
-            SUBTASK_KEY: ((len(SUBTASKS), len(SUBTASK_FEATURES)), np.float32, -1.0, np.inf),
-        }
-        if "graph" in self.config.observations:
-            spec = graph_spec()
-            bounds = {"node_features": (-1.0, 1.0), "node_mask": (0, 1),
-                      "edge_index": (0, spec["node_features"]["shape"][0] - 1),
-                      "edge_mask": (0, 1), "edge_features": (-1.0, 1.0)}
-            for key, (low, high) in bounds.items():
-                shapes[f"graph_{key}"] = (tuple(spec[key]["shape"]), np.dtype(spec[key]["dtype"]),
-                                          low, high)
-        return {k: v for k, v in shapes.items()
-                if k in self.config.observations or (k.startswith("graph_")
-                                                      and "graph" in self.config.observations)}
+        return observation_shapes(self.config)
 
     def _allocate_observations(self):
         return {key: np.zeros((self.num_envs, *shape), dtype)

@@ -6,12 +6,15 @@ can be re-created from that file alone (``TrainConfig.from_dict``).
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
-from ..env.config import SUBTASK_KEY, EnvConfig
+from ..env.config import SUBTASK_KEY, EnvConfig, RewardConfig
+from ..env.engine import observation_shapes
 from ..env.subtasks import SUBTASKS, subtask_index
 from ..models import check_device_name, get_architecture
 from .curriculum import CurriculumConfig
@@ -136,15 +139,12 @@ class TrainConfig:
     env: EnvConfig | None = None
 
     def __post_init__(self):
-        if self.timesteps < 1:
-            raise ValueError(f"TrainConfig.timesteps must be >= 1, got {self.timesteps}")
         if self.envs != "auto" and (not isinstance(self.envs, int) or self.envs < 1):
             raise ValueError(f"TrainConfig.envs must be a positive integer or 'auto', "
                              f"got {self.envs!r}")
         if not isinstance(self.videos, int) or self.videos < 0:
             raise ValueError(f"TrainConfig.videos must be an integer >= 0, got {self.videos!r}")
-        if self.frame_stack < 1:
-            raise ValueError(f"TrainConfig.frame_stack must be >= 1, got {self.frame_stack}")
+        _check_ranges(self)
         try:
             check_device_name(self.device)
         except ValueError as e:
@@ -156,6 +156,22 @@ class TrainConfig:
         if self.net_arch and self.hierarchical:
             raise ValueError("TrainConfig.net_arch does not apply to hierarchical agents")
         object.__setattr__(self, "env", self._reconciled_env())
+        _check_ranges(self.env, "env")
+        self._check_rollout_size()
+
+    def _check_rollout_size(self) -> None:
+        """Refuse a run whose PPO rollout buffer (float32 observations of every env, stacked
+        frames included, for ``ppo.n_steps`` steps) could not be allocated anywhere."""
+        if self.envs == "auto":
+            return
+        floats = sum(math.prod(shape) for shape, *_ in observation_shapes(self.env).values())
+        size = self.envs * self.ppo.n_steps * self.frame_stack * floats * 4
+        if size > MAX_ROLLOUT_BYTES:
+            raise ValueError(f"envs x ppo.n_steps x frame_stack: {self.envs} x {self.ppo.n_steps} x "
+                             f"{self.frame_stack} observations of {floats} floats make a "
+                             f"{size / 2**30:,.0f} GiB rollout buffer, above the "
+                             f"{MAX_ROLLOUT_BYTES // 2**30} GiB limit; use fewer envs, a smaller "
+                             "ppo.n_steps or frame_stack")
 
     def _reconciled_env(self) -> EnvConfig:
         """The one place where the env settings meet the rest of the run: what the
@@ -237,6 +253,79 @@ class TrainConfig:
         return cls(**_given(settings))
 
 
+#: size limits, far above any useful run, that keep one allocation (the envs, their stacked
+#: frames, a PPO rollout buffer) from asking for more memory than any machine has
+MAX_ENVS = 65_536
+MAX_FRAME_STACK = 64
+MAX_ROLLOUT_BYTES = 64 * 2**30
+MAX_WIDTH = 65_536          # a network layer, a subtask embedding
+
+_Rule = tuple[str, Callable[[float], bool]]
+
+
+def _between(low: int, high: int) -> _Rule:
+    return f"in {low}..{high}", lambda v: low <= v <= high
+
+
+_COUNT = _between(0, 2**62)             # steps, intervals: numpy's int64 holds them
+_POSITIVE: _Rule = ("> 0", lambda v: v > 0)
+_NON_NEGATIVE: _Rule = (">= 0", lambda v: v >= 0)
+_NON_POSITIVE: _Rule = ("<= 0", lambda v: v <= 0)
+_DISCOUNT: _Rule = ("in (0, 1]", lambda v: 0 < v <= 1)
+_FRACTION: _Rule = ("in [0, 1]", lambda v: 0 <= v <= 1)
+
+#: the range of every numeric setting (any number must also be finite)
+_RANGES: dict[type, dict[str, _Rule]] = {
+    TrainConfig: {"timesteps": _between(1, 2**62), "envs": _between(1, MAX_ENVS),
+                  "seed": _between(0, 2**32 - 1), "eval_every": _COUNT,
+                  "checkpoint_every": _COUNT, "frame_stack": _between(1, MAX_FRAME_STACK),
+                  "torch_threads": _between(0, 4096), "videos": _between(0, 10_000),
+                  "net_arch": _between(1, MAX_WIDTH)},
+    PPOConfig: {"learning_rate": _POSITIVE, "n_steps": _between(1, 2**20),
+                "batch_size": _between(1, 2**24), "n_epochs": _between(1, 10_000),
+                "gamma": _DISCOUNT, "gae_lambda": _DISCOUNT, "clip_range": _POSITIVE,
+                "ent_coef": _NON_NEGATIVE, "vf_coef": _NON_NEGATIVE, "max_grad_norm": _POSITIVE},
+    FinetuneConfig: {"learning_rate": _POSITIVE, "ent_coef": _NON_NEGATIVE,
+                     "clip_range": _POSITIVE},
+    HierarchicalConfig: {"max_steps": _between(1, 2**31 - 1), "completion_bonus": _NON_NEGATIVE,
+                         "shaping_scale": _NON_NEGATIVE, "embedding_dim": _between(1, MAX_WIDTH)},
+    CurriculumConfig: {"window": _between(1, 10**7), "threshold": _FRACTION,
+                       "min_episodes": _between(1, 10**7), "replay_share": _FRACTION},
+    EnvConfig: {"action_repeat": _between(1, 2**31 - 1), "max_frames": _between(1, 2**31 - 1),
+                "stuck_frames": _between(0, 2**31 - 1), "stuck_radius": _NON_NEGATIVE,
+                "gamma": _DISCOUNT},
+    RewardConfig: {"completion": _POSITIVE, "death": _NON_POSITIVE, "switch": _NON_NEGATIVE,
+                   "shaping_scale": _NON_NEGATIVE, "max_distance": _POSITIVE},
+}
+
+
+def _check_range(cls: type, name: str, value, path: str) -> None:
+    """A one-line ValueError ``path: must be ..., got ...`` unless a number ``value`` of
+    setting ``cls.name`` (each item of a list) is finite and inside its range."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_range(cls, name, item, f"{path}[{i}]")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: must be finite, got {value}")
+    rule = _RANGES.get(cls, {}).get(name)
+    if rule is not None and not rule[1](value):
+        shown = repr(value) if len(repr(value)) <= 30 else f"a {len(str(abs(value)))}-digit number"
+        raise ValueError(f"{path}: must be {rule[0]}, got {shown}")
+
+
+def _check_ranges(config, path: str = "") -> None:
+    """:func:`_check_range` on every setting of a config dataclass and the ones nested in it."""
+    for name, value in vars(config).items():
+        where = f"{path}.{name}" if path else name
+        if is_dataclass(value):
+            _check_ranges(value, where)
+        else:
+            _check_range(type(config), name, value, where)
+
+
 def _given(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if v is not None}
 
@@ -252,7 +341,9 @@ def _check(data, cls, source: str, path: str = "") -> None:
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {unknown}; valid: {sorted(hints)}")
     for name, value in data.items():
-        _check_value(value, hints[name], source, f"{path}.{name}" if path else name)
+        where = f"{path}.{name}" if path else name
+        _check_value(value, hints[name], source, where)
+        _check_range(cls, name, value, f"{source}: {where}")
 
 
 _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
