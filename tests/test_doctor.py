@@ -344,3 +344,21 @@ def test_hierarchical_config_trains_both_levels(tmp_path):
     assert re.fullmatch(r"high_level: (\d+)/\1 parameters get a gradient; "
                         r"low_level: (\d+)/\2 parameters get a gradient",
                         _figure(checks, "hierarchical"))
+
+
+def test_hierarchical_gate_without_gradient(tmp_path, monkeypatch):
+    """A high level cut out of the loss (a random gate over the features): the hierarchical
+    check says which level, and the gradients check fails with it (its parameters get none)."""
+    from ninjarl.models.hierarchical import HierarchicalPolicy
+    real = HierarchicalPolicy.high_forward
+
+    def detached(self, features, table, masked=True):
+        distribution, value = real(self, features, table, masked)
+        return type(distribution)(logits=distribution.logits.detach()), value.detach()
+    monkeypatch.setattr(HierarchicalPolicy, "high_forward", detached)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**SETTINGS, "hierarchical": {}}))
+    checks = doctor.diagnose_config(config)
+    assert _failed(checks) == ["gradients", "hierarchical"]
+    assert re.match(r"high_level: 0/\d+ parameters get a gradient; low_level: (\d+)/\1 ",
+                    _figure(checks, "hierarchical"))

@@ -25,7 +25,8 @@ FAIL, what to do:
   :func:`ninjarl.env.config.reward_bounds` for the settings as written), and every level of the
   run has an exit door and its switch.
 * ``hierarchical``: in a run whose config sets ``hierarchical``, the parameters of both levels
-  (names with a ``high_level`` / ``low_level`` component) get gradients.
+  (names with a ``high_level`` / ``low_level`` component) get gradients (a level without
+  them also fails ``gradients``; this check says which level).
 
 :func:`diagnose_run` checks a run directory, :func:`diagnose_config` a config file before a
 run, :func:`preflight` the model and envs ``ninjarl train`` built, before its first step
