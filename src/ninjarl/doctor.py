@@ -558,13 +558,21 @@ def check_env_count(config: TrainConfig, autotune: dict | None, venv: VecEnv) ->
         origin = f"measured by autotune (steps/s {measured})"
     needed = floats * 4 * config.ppo.n_steps * config.envs
     fits = not available or needed <= MEMORY_SHARE * available
-    memory = (f"rollout buffer {needed / 2**20:,.1f} MiB of "
-              + (f"{MEMORY_SHARE * available / 2**20:,.0f} MiB allowed" if available
+    memory = (f"rollout buffer {_size(needed)} of "
+              + (f"{_size(MEMORY_SHARE * available)} allowed" if available
                  else "unknown available memory"))
     figure = f"{config.envs} envs, {origin}; {memory}"
     if not fits:
         return Check("env_count", FAIL, figure, "fewer envs or a smaller ppo.n_steps")
     return Check("env_count", PASS, figure)
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n_bytes < 1024:
+            return f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:,.1f} GiB"
 
 
 def check_tensorboard(run_dir: Path | None, config: TrainConfig) -> Check:
