@@ -171,6 +171,105 @@ def test_resume_on_rebuilt_levels_names_what_changed(trained, tmp_path, capsys):
     assert "not the ones the checkpoint was trained on: 1 gone" in line and name in line
 
 
+# ---- 3b. a checkpoint's every file is checked before it is used ------------------------------
+
+def _edit_trainer(**fields):
+    def edit(checkpoint: Path):
+        trainer = json.loads((checkpoint / "trainer.json").read_text())
+        for name, value in fields.items():
+            if value is KeyError:
+                del trainer[name]
+            else:
+                trainer[name] = value
+        (checkpoint / "trainer.json").write_text(json.dumps(trainer))
+    return edit
+
+
+def _edit_arrays(name, change):
+    def edit(checkpoint: Path):
+        with np.load(checkpoint / "env_state.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        if change is KeyError:
+            del arrays[name]
+        else:
+            arrays[name] = change(arrays[name])
+        np.savez(checkpoint / "env_state.npz", **arrays)
+    return edit
+
+
+def _truncate(name, size):
+    def edit(checkpoint: Path):
+        (checkpoint / name).write_bytes((checkpoint / name).read_bytes()[:size])
+    return edit
+
+
+def _foreign_policy(checkpoint: Path):
+    import torch
+    weights = torch.load(checkpoint / "policy.pt", weights_only=True)
+    first = next(iter(weights))
+    weights[first] = torch.zeros(3, 3)            # another width
+    weights["gnn.0.weight"] = torch.zeros(1)      # another architecture's layer
+    torch.save(weights, checkpoint / "policy.pt")
+
+
+def _torch_save(name, value):
+    def edit(checkpoint: Path):
+        import torch
+        torch.save(value(torch), checkpoint / name)
+    return edit
+
+
+BAD_CHECKPOINTS = [      # (what, the edit, file, field/message); the 32-step run has 64 at most
+    ("truncated npz", _truncate("env_state.npz", 300), "env_state.npz", "cannot read the arrays"),
+    ("foreign policy", _foreign_policy, "policy.pt",
+     "not the weights of this policy: 0 missing, 1 unexpected, 1 of another shape"),
+    ("no num_timesteps", _edit_trainer(num_timesteps=KeyError), "trainer.json",
+     "num_timesteps: expected an integer 0..64, got None"),
+    ("negative steps", _edit_trainer(num_timesteps=-5), "trainer.json",
+     "num_timesteps: expected an integer 0..64, got -5"),
+    ("text steps", _edit_trainer(num_timesteps="32"), "trainer.json", "num_timesteps: expected"),
+    ("steps past the run", _edit_trainer(num_timesteps=10**12), "trainer.json",
+     "num_timesteps: expected an integer 0..64, got 1000000000000"),
+    ("no n_updates", _edit_trainer(n_updates=KeyError), "trainer.json", "n_updates: expected"),
+    ("episodes not a list", _edit_trainer(ep_info_buffer=5), "trainer.json", "ep_info_buffer"),
+    ("numpy rng", _edit_trainer(numpy_rng=[1, 2]), "trainer.json", "numpy_rng: expected"),
+    ("env rng", _edit_trainer(env_rng={"x": 1}), "trainer.json", "env_rng: not a PCG64 state"),
+    ("bad rng.pt", _torch_save("rng.pt", lambda t: {"torch": t.zeros(3)}), "rng.pt",
+     "torch: not a torch RNG state"),
+    ("foreign optimizer", _torch_save("optimizer.pt", lambda t: {"state": {}, "param_groups": []}),
+     "optimizer.pt", "not this policy's optimizer state"),
+    ("short sim array", _edit_arrays("sim_ninja_f", lambda a: a[:1]), "env_state.npz",
+     "simulator state ninja_f: shape (1, 24), expected (2, 24)"),
+    ("short rng keys", _edit_arrays("numpy_rng_keys", lambda a: a[:5]), "env_state.npz",
+     "numpy_rng_keys: shape (5,), expected (624,)"),
+    ("short observation", _edit_arrays("last_obs_game_state", lambda a: a[:, :3]),
+     "env_state.npz", "last_obs_game_state: shape (2, 3), expected (2, 32)"),
+    ("missing array", _edit_arrays("engine_env_i", KeyError), "env_state.npz",
+     "missing array 'engine_env_i'"),
+]
+
+
+@pytest.mark.parametrize("what, edit, name, message", BAD_CHECKPOINTS,
+                         ids=[case[0] for case in BAD_CHECKPOINTS])
+def test_resume_on_a_damaged_checkpoint_is_one_line(what, edit, name, message, trained, tmp_path,
+                                                    capsys):
+    run, _ = _copy_run(trained, tmp_path)
+    edit(run / "checkpoint")
+    before = {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()}
+    assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-doctor"]) == 2
+    assert f"{run / 'checkpoint' / name}: {message}" in _error_line(capsys)
+    assert {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()} == before
+    if name == "policy.pt" or name == "trainer.json":         # what load_agent reads
+        with pytest.raises(ValueError, match=re.escape(f"{name}: {message}")):
+            load_agent(run / "checkpoint")
+
+
+def test_resume_below_the_checkpoint_step_is_refused(trained, tmp_path, capsys):
+    run, _ = _copy_run(trained, tmp_path)
+    assert main(["train", "--resume", str(run), "--timesteps", "10", "--no-doctor"]) == 2
+    assert "--timesteps 10: the checkpoint is at step 32 already" in _error_line(capsys)
+
+
 # ---- 3. --resume takes no other settings; a failed start can be retried ----------------------
 
 def _train_flags() -> list[str]:

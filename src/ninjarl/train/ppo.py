@@ -142,6 +142,9 @@ def resume(run_dir: str | Path, timesteps: int | None = None, log=print,
         raise ValueError(f"{run_dir}: no checkpoint to resume (the run stopped before its "
                          f"first one); start it again with --out {run_dir}")
     config, trainer = read_checkpoint(checkpoint)
+    if timesteps is not None and timesteps < trainer["num_timesteps"]:
+        raise ValueError(f"--timesteps {timesteps}: the checkpoint is at step "
+                         f"{trainer['num_timesteps']:,} already; give a larger total")
     config = replace(config, out=str(run_dir), timesteps=timesteps or config.timesteps,
                      device=device or config.device)
     return _run(config, resume=True, log=log, saved_levels=trainer["extra"].get("levels"),
@@ -283,7 +286,7 @@ def load_agent(path: str | Path, device: str = "auto") -> PPO:
     """A trained agent from a run directory or checkpoint directory, ready for ``predict`` on
     ``device``; the observation settings come from the checkpoint itself
     (``model.train_config``), and ``model.num_timesteps`` is the step count it was saved at."""
-    from .checkpoint import load_weights
+    from .checkpoint import load_policy
     path = Path(path)
     if current_dir(path / FINAL_DIR).is_dir():
         path = path / FINAL_DIR
@@ -292,7 +295,7 @@ def load_agent(path: str | Path, device: str = "auto") -> PPO:
     venv = make_vec_env([bundled_map_path("test/simple-walk")], 1, config.env,
                         config.frame_stack, seed=0)
     model = build_model(replace(config, out="", device=device), venv)
-    model.policy.load_state_dict(load_weights(path, "policy.pt"), strict=True)
+    load_policy(path, model.policy)
     model.policy.set_training_mode(False)
     model.num_timesteps = int(trainer["num_timesteps"])
     model.train_config = config
