@@ -132,9 +132,6 @@ class HierarchicalPPO(PPO):
         self._exit_door = self.hierarchical.subtasks.index("exit_door")
 
     # ---- collection -------------------------------------------------------------------------
-    def _table(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return self.policy.table(obs)
-
     def collect_rollouts(self, env, callback, rollout_buffer: Rollout, n_rollout_steps: int) -> bool:
         buf, state, policy, h = rollout_buffer, self.subtask_state, self.policy, self.hierarchical
         policy.set_training_mode(False)
@@ -173,11 +170,10 @@ class HierarchicalPPO(PPO):
             self._update_info_buffer(infos, dones)
 
             # where the subtask stands after the step: an ended episode's last observation
-            table = self._table(obs)
-            next_table = self._table(new_obs)
+            table, next_table = policy.table(obs), policy.table(new_obs)
             for n in np.flatnonzero(dones):
-                next_table[n] = self._table({SUBTASK_KEY: infos[n]["terminal_observation"][
-                    SUBTASK_KEY][None]})[0]
+                last = infos[n]["terminal_observation"][SUBTASK_KEY][None]
+                next_table[n] = policy.table({SUBTASK_KEY: last})[0]
             state.steps += 1
             over, complete = policy.option_status(next_table, state)
             won = np.array([bool(dones[n] and infos[n]["is_success"]) for n in envs])
