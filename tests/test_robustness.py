@@ -502,3 +502,94 @@ def test_any_config_document_is_a_config_or_one_line(tmp_path):
             assert np.array([int(n) for n in numbers], np.int64) is not None
             assert TrainConfig.from_dict(json.loads(text)) == config
     check()
+
+
+# ---- 2. Ctrl-C: status 130 and one line from every command; training saves first; pools stop ---
+
+class _Parsed:
+    """A parser whose arguments name a command that Ctrl-C interrupts."""
+    @staticmethod
+    def parse_args(argv):
+        def interrupted(args):
+            raise KeyboardInterrupt
+        return argparse.Namespace(run=interrupted)
+
+
+def test_ctrl_c_in_any_command_is_status_130_and_one_line(monkeypatch, capsys):
+    from ninjarl import cli
+    monkeypatch.setattr(cli, "build_parser", _Parsed)
+    assert cli.main(["anything"]) == 130
+    assert capsys.readouterr().err.strip() == "ninjarl: interrupted"
+
+
+def test_ctrl_c_during_training_saves_a_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
+    from ninjarl.env import NinjaVecEnv
+
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps({"ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+                                    "env": {"max_frames": 40}, "checkpoint_every": 0}))
+    out = tmp_path / "run"
+    real_step, steps = NinjaVecEnv.step_wait, []
+
+    def step_then_ctrl_c(self):           # SIGINT lands between two env steps of the 2nd rollout
+        steps.append(1)
+        if len(steps) == 20:
+            raise KeyboardInterrupt
+        return real_step(self)
+    monkeypatch.setattr(NinjaVecEnv, "step_wait", step_then_ctrl_c)
+    assert main(["train", "--levels", "test/simple-walk", "--envs", "2", "--timesteps", "96",
+                 "--out", str(out), "--config", str(settings), "--no-doctor", "--seed", "1"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "ninjarl: interrupted"
+    assert read_checkpoint(out / "checkpoint")[1]["num_timesteps"] == 38     # 19 steps x 2 envs
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporaries
+    monkeypatch.setattr(NinjaVecEnv, "step_wait", real_step)
+    assert main(["train", "--resume", str(out), "--no-doctor"]) == 0
+    assert read_checkpoint(out / "checkpoint")[1]["num_timesteps"] >= 96
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group ``pgid``."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("command", [["levels", "build", "{out}", "--train", "400", "--jobs", "2",
+                                      "--categories", "complex"],
+                                     ["solve", "complex", "--jobs", "2", "--out", "{out}"]],
+                         ids=["levels build", "solve"])
+def test_ctrl_c_stops_a_worker_pool_and_its_workers(command, tmp_path):
+    """SIGINT to the whole foreground group, as a terminal's Ctrl-C, once the workers run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "ninjarl",
+                                *(a.format(out=out) for a in command)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_group_alive(process.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)                 # the parent and both workers
+        assert len(_group_alive(process.pid)) >= 3, process.stderr.read()
+        time.sleep(0.3)
+        os.killpg(process.pid, signal.SIGINT)
+        start = time.monotonic()
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and err.strip() == "ninjarl: interrupted", err
+    assert time.monotonic() - start < 10
+    assert _group_alive(process.pid) == []          # no worker left behind
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]

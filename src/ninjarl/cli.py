@@ -16,13 +16,15 @@ from pathlib import Path
 from ninjarl import __version__
 
 EXIT_USAGE_OR_DATA_ERROR = 2
+EXIT_INTERRUPTED = 130          # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status.
 
     Bad input files (missing, unreadable, truncated, corrupt) end with a one-line
-    ``ninjarl: error: ...`` on stderr and status 2, like argparse usage errors.
+    ``ninjarl: error: ...`` on stderr and status 2, like argparse usage errors; Ctrl-C with
+    ``ninjarl: interrupted`` and status 130 (training saves a checkpoint first).
     """
     args = build_parser().parse_args(argv)
     from ninjarl.sim.errors import FormatError
@@ -32,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FormatError, OSError) as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
+    except KeyboardInterrupt:
+        print("\nninjarl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 DEVICE_HELP = ("where the networks run: auto (a CUDA GPU when torch sees one, else the CPU), cpu, "

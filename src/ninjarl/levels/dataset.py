@@ -33,12 +33,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ninjarl.atomic import replace_dir
 from ninjarl.sim.errors import FormatError
 from ninjarl.sim.replay import encode_replay
+from ninjarl.workers import worker_pool
 
 from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
 
@@ -268,21 +270,12 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     for name in SPLITS:       # hashes of splits already there and not being rebuilt
         if counts[name] == 0 and (out / name / "manifest.json").exists():
             taken |= {e.content_hash for e in load_dataset(out).split(name)}
-    pool = None
-    if jobs > 1:
-        import multiprocessing as mp
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        pool = ctx.Pool(jobs)
-    try:
+    with worker_pool(jobs) if jobs > 1 else nullcontext() as pool:
         for name in SPLITS:
             if counts[name]:
                 levels = _generate_split(name, counts[name], categories, seed, taken, pool,
                                          progress, solve_budget, unsolved)
                 _write_split(out / name, name, seed, levels)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
     return load_dataset(out)
 
 

@@ -9,16 +9,17 @@ Output directory::
 """
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import safe_name, write_bytes, write_json
 from ..sim.replay import encode_replay
+from ..workers import worker_pool
 from .planner import PlannerConfig, SolveResult, solve_level
 
 #: (level id, category, map bytes)
@@ -42,29 +43,25 @@ def solve_levels(levels: Sequence[LevelItem], out: str | Path,
     if jobs < 1:
         raise ValueError(f"solve: --jobs must be >= 1, got {jobs}")
     out = Path(out)
-    if jobs == 1:
-        results = (_solve_one(item, config) for item in levels)
-    else:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
-        results = pool.map(_solve_one, levels, [config] * len(levels))
     rows = []
-    for (level_id, category, map_bytes), result in zip(levels, results):
-        row = {"id": level_id, "category": category, "solved": result.solved,
-               "plan_frames": result.plan_frames, "search_frames": result.search_frames,
-               "expansions": result.expansions, "seconds": round(result.seconds, 3),
-               "reason": result.reason}
-        if result.solved:
-            path = replay_path(out, level_id, category)
-            write_bytes(path, encode_replay(map_bytes, result.inputs, True))
-            row["replay"] = str(path.relative_to(out))
-        rows.append(row)
-        if log:
-            log(f"{category}/{level_id}: " + (
-                f"solved, {result.plan_frames} frames" if result.solved else
-                f"not solved ({result.reason})") + f" after {result.search_frames:,} search "
-                f"frames, {result.seconds:.1f} s")
-    if jobs > 1:
-        pool.shutdown()
+    with worker_pool(jobs) if jobs > 1 else nullcontext() as pool:
+        solve = partial(_solve_one, config=config)
+        results = pool.imap(solve, levels) if pool else map(solve, levels)
+        for (level_id, category, map_bytes), result in zip(levels, results):
+            row = {"id": level_id, "category": category, "solved": result.solved,
+                   "plan_frames": result.plan_frames, "search_frames": result.search_frames,
+                   "expansions": result.expansions, "seconds": round(result.seconds, 3),
+                   "reason": result.reason}
+            if result.solved:
+                path = replay_path(out, level_id, category)
+                write_bytes(path, encode_replay(map_bytes, result.inputs, True))
+                row["replay"] = str(path.relative_to(out))
+            rows.append(row)
+            if log:
+                log(f"{category}/{level_id}: " + (
+                    f"solved, {result.plan_frames} frames" if result.solved else
+                    f"not solved ({result.reason})") + f" after {result.search_frames:,} search "
+                    f"frames, {result.seconds:.1f} s")
     document = {"config": asdict(config), "categories": summarise(rows), "levels": rows}
     write_json(out / "solve.json", document)
     return document

@@ -262,8 +262,14 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     remaining = config.timesteps - model.num_timesteps
     start, start_steps = time.perf_counter(), model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, callback=callbacks, tb_log_name="tb",
-                    reset_num_timesteps=not resume)
+        try:
+            model.learn(remaining, callback=callbacks, tb_log_name="tb",
+                        reset_num_timesteps=not resume)
+        except KeyboardInterrupt:       # Ctrl-C: keep what was trained, for --resume
+            save(out / CHECKPOINT_DIR)
+            log(f"interrupted at step {model.num_timesteps:,}; checkpoint saved, continue "
+                f"with: ninjarl train --resume {out}")
+            raise
     seconds = time.perf_counter() - start
     save(out / CHECKPOINT_DIR)
     save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
