@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import ray
@@ -73,6 +74,20 @@ def test_finished_trials_are_not_sent_to_ray_again(comparisons):
     _, on_ray, _, _ = comparisons
     statuses = run_trials_on_ray(on_ray, log=lambda *_: None)
     assert all(status.startswith("skipped") for _, status in statuses)
+
+
+def test_a_run_directory_the_driver_cannot_see_is_a_failure(comparisons, monkeypatch,
+                                                            tmp_path):
+    # as on a cluster without a shared file system: the worker finished the trial, but the
+    # driver does not find it complete (is_finished is replaced in the driver only)
+    _, on_ray, _, _ = comparisons
+    (trial,) = plan_trials(tmp_path / "cmp", TINY, archs=["vision_free"], seeds=1)
+    shutil.copytree(on_ray[0].run_dir, trial.run_dir)
+    monkeypatch.setattr("ninjarl.train.cluster.is_finished", lambda *args: False)
+    ((_, status),) = run_trials_on_ray([trial], log=lambda *_: None)
+    assert status.startswith("failed after 2 attempts: the trial finished on a Ray worker")
+    assert "file system all of them share" in status
+    assert json.loads((trial.run_dir / "trial.json").read_text())["attempts"] == 2
 
 
 def test_a_failing_trial_is_tried_twice_then_reported(local_ray, tmp_path, capsys):

@@ -9,7 +9,8 @@ trial is recorded as failed in its ``trial.json`` (listed in the report) and the
 
 Ray decides where tasks run; nothing here schedules. Run directories are written by the
 workers at the trial's path, so on a cluster of several machines that path must be on a file
-system every node shares (docs/cluster.md).
+system every node shares (docs/cluster.md); the driver checks each run directory it is told
+has finished.
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ def run_trials_on_ray(trials: Sequence[Trial], eval_levels: Sequence[str] = (),
             status, failure = ray.get(ref)
         except ray.exceptions.RayError as error:         # the worker died, or Ray failed
             status, failure = None, describe_error(error)
+        if failure is None and not is_finished(trial, eval_levels):
+            failure = (f"the trial finished on a Ray worker, but its run directory "
+                       f"{trial.run_dir} is not complete here: on a cluster of several "
+                       "machines OUT must be on a file system all of them share",
+                       "(not an exception: the driver checked the run directory)")
         if failure is not None:
             if attempt < TRIAL_ATTEMPTS:
                 log(f"{name}: attempt {attempt} failed ({failure[0][:300]}); trying again")

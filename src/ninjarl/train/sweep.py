@@ -94,12 +94,16 @@ def run_segments(config: TrainConfig, rungs: int,
         steps = math.ceil(config.timesteps * rung / rungs)
         if rung == 1:
             train(replace(config, timesteps=steps), log=quiet)
-        else:
+        elif _evaluated_at(run) < steps:     # PPO trains whole rollouts: it may be there already
             resume(run, steps, log=quiet)
         success = json.loads((run / "eval.json").read_text())["success_rate"]
         if report(rung, success) and rung < rungs:
             return True
     return False
+
+
+def _evaluated_at(run: Path) -> int:
+    return int(json.loads((run / "eval.json").read_text())["timesteps"])
 
 
 def sweep(base: TrainConfig, out: str | Path, trials: int, rungs: int = 3, pruner=None,
