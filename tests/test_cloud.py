@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 
 import boto3
@@ -287,3 +288,22 @@ def test_s3_urls():
     assert S3Location.parse("s3://bucket").key("x/y") == "x/y"
     with pytest.raises(S3Error, match="not an S3 URL"):
         S3Location.parse("https://bucket/a")
+
+
+@pytest.mark.parametrize("missing, argv", [
+    ("boto3", ["pull", "s3://bucket/run"]),
+    ("boto3", ["push", ".", "s3://bucket/run"]),
+    ("boto3", ["train", "--levels", LEVEL, "--s3", "s3://bucket/run"]),
+    ("ray", ["compare", "--archs", "vision_free", "--levels", LEVEL, "--ray"]),
+    ("optuna", ["sweep", "--levels", LEVEL, "--trials", "1", "--timesteps", "32"]),
+])
+def test_a_missing_cloud_extra_is_a_one_line_error(missing, argv, tmp_path, capsys,
+                                                   monkeypatch):
+    monkeypatch.setitem(sys.modules, missing, None)            # as if not installed
+    if argv[0] in ("train", "compare", "sweep"):
+        argv = [*argv, "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"ninjarl: error: {err.split(': ', 2)[2]}" and err.count("\n") == 1
+    assert f"needs the '{missing}' package: pip install 'ninjarl[cloud]'" in err
+    assert not (tmp_path / "out").exists()

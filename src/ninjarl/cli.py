@@ -492,9 +492,21 @@ def _add_s3_arguments(parser: argparse.ArgumentParser, what: str) -> None:
                         "AWS_ENDPOINT_URL_S3)")
 
 
+def _require(module: str, what: str) -> None:
+    """A missing optional dependency (the 'cloud' extra) is a one-line error."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"{what} needs the {module.split('.')[0]!r} package: "
+                         "pip install 'ninjarl[cloud]'") from None
+
+
 def _check_s3(args: argparse.Namespace) -> None:
     """Before a long job: the bucket of --s3 must be reachable with these credentials."""
     if args.s3:
+        _require("boto3", "--s3")
         from ninjarl.cloud import check_access
 
         check_access(args.s3, args.s3_endpoint)
@@ -808,6 +820,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if args.ray is None:
             statuses = run_trials(trials, args.eval_levels, args.bc_replays)
         else:
+            _require("ray", "--ray")
             from ninjarl.train.cluster import run_trials_on_ray, start_ray
 
             stop = start_ray(args.ray)
@@ -847,6 +860,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         base = (TrainConfig.load(args.config, **settings) if args.config
                 else TrainConfig.create(**settings))
         _check_s3(args)
+        _require("optuna" if args.ray is None else "ray.tune", "ninjarl sweep")
         if args.ray is None:
             from ninjarl.train.sweep import sweep
 
@@ -872,6 +886,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    try:
+        _require("boto3", "ninjarl pull")
+    except ValueError as e:
+        print(f"ninjarl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     from ninjarl.cloud import S3Location, pull
 
     location = S3Location.parse(args.url)
@@ -883,6 +902,11 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
+    try:
+        _require("boto3", "ninjarl push")
+    except ValueError as e:
+        print(f"ninjarl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     from ninjarl.cloud import upload_run
 
     upload_run(args.dir, args.url, args.s3_endpoint, passes=1)
