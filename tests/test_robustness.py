@@ -593,3 +593,66 @@ def test_ctrl_c_stops_a_worker_pool_and_its_workers(command, tmp_path):
     assert time.monotonic() - start < 10
     assert _group_alive(process.pid) == []          # no worker left behind
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+# ---- 6. size limits: checked before anything is allocated -------------------------------------
+
+def _replay_bytes(frames: int, trailing: bytes = b"") -> bytes:
+    from ninjarl.sim.mapfile import bundled_map_path
+    from ninjarl.sim.replay import encode_replay
+    return encode_replay(bundled_map_path("test/simple-walk").read_bytes(),
+                         np.zeros(frames, np.uint8), False) + trailing
+
+
+def _header_only(frames: int) -> bytes:
+    """A v1 header claiming ``frames`` inputs, with the map but none of the inputs."""
+    import struct
+    whole = _replay_bytes(1)
+    return struct.pack("<IIIB", 1, len(whole) - 14, frames, 0) + whole[13:-1]
+
+
+SIZE_CASES = [   # (argv with {tmp}, file to write first or None, message)
+    (["replay", "{tmp}/long.replay"], ("long.replay", lambda: _replay_bytes(300_000)),
+     "long.replay: size: more than 281,579 bytes, larger than any replay"),
+    (["replay", "/dev/zero"], None, "/dev/zero: size: more than 281,579 bytes"),
+    (["replay", "{tmp}/claims.replay"], ("claims.replay", lambda: _header_only(10**6)),
+     "claims.replay: n_inputs: 1,000,000 frames, more than a replay may hold (216,000"),
+    (["render", "{tmp}/tail.replay", "--out", "{tmp}/x.png"],
+     ("tail.replay", lambda: _replay_bytes(100, b"junk")), "tail.replay: size: file is"),
+    (["render", "test/simple-walk", "--out", "{tmp}"], None, ": is a directory; give a file name"),
+    (["bench", "sim", "--envs", "1000000000"], None, "--envs: must be in 1..65,536"),
+    (["bench", "sim", "--envs", "64", "--frames", "100000000"], None,
+     "--envs 64 x --frames 100,000,000: an input tape of 6,104 MiB, above 256 MiB"),
+    (["bench", "env", "--envs", "1000000000"], None, "envs: must be in 1..65,536"),
+]
+
+
+@pytest.mark.parametrize("argv, file, message", SIZE_CASES,
+                         ids=[" ".join(c[0][:2]) + f" {i}" for i, c in enumerate(SIZE_CASES)])
+def test_oversized_input_is_one_line_before_any_allocation(argv, file, message, tmp_path, capsys):
+    import time
+    if "/dev/zero" in argv and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    if file is not None:
+        (tmp_path / file[0]).write_bytes(file[1]())
+    before = sorted(tmp_path.iterdir())
+    start = time.monotonic()
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert time.monotonic() - start < 10
+    assert message in _error_line(capsys)
+    assert sorted(tmp_path.iterdir()) == before          # nothing written, no temporary
+
+
+# ---- 7. files and folders get the user's umask ------------------------------------------------
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    import subprocess
+    import sys
+    script = ("import sys, tempfile; from pathlib import Path; from ninjarl import atomic; "
+              "out = Path(sys.argv[1]); atomic.write_json(out / 'a.json', {}); "
+              "new = Path(tempfile.mkdtemp(dir=out)); (new / 'f').write_text('x'); "
+              "atomic.replace_dir(new, out / 'folder')")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60,
+                   preexec_fn=lambda: os.umask(0o027))
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o750

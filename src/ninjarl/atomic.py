@@ -19,6 +19,7 @@ left by a crash are removed by :func:`remove_stale_temps`.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -35,6 +36,8 @@ os.umask(_UMASK)
 def write_with(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Create ``path`` from ``write(file)`` atomically; returns the path."""
     path = Path(path)
+    if path.is_dir():         # else the rename fails naming the temporary file, not ``path``
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -81,6 +84,7 @@ def replace_dir(new: Path, target: Path) -> None:
     """Move the finished directory ``new`` to ``target``, crash-safely (see the module
     docstring: the previous ``target`` waits as ``.<target>.old`` until ``new`` is in place)."""
     new, target, old = Path(new), Path(target), old_dir(target)
+    os.chmod(new, 0o777 & ~_UMASK)              # mkdtemp makes 0700; give a normal folder's mode
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)      # stale: ``target`` is complete
         os.replace(target, old)

@@ -602,13 +602,14 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     name_width = max(len("map"), *(len(m) for m in maps))
     print(f"{'map':<{name_width}}  {'envs':>5}  {'frames':>8}  {'seconds':>8}  {'frames/s':>12}")
     results = []
-    for r in run_sim_bench(maps, envs, args.frames, args.seed):
-        print(
-            f"{r.map:<{name_width}}  {r.envs:>5}  {r.frames:>8}  {r.seconds:>8.3f}  "
-            f"{r.frames_per_s:>12,.0f}",
-            flush=True,
-        )
-        results.append({"map": r.map, "envs": r.envs, "frames_per_s": r.frames_per_s})
+    try:
+        for r in run_sim_bench(maps, envs, args.frames, args.seed):
+            print(f"{r.map:<{name_width}}  {r.envs:>5}  {r.frames:>8}  {r.seconds:>8.3f}  "
+                  f"{r.frames_per_s:>12,.0f}", flush=True)
+            results.append({"map": r.map, "envs": r.envs, "frames_per_s": r.frames_per_s})
+    except ValueError as e:             # sizes that could not be allocated
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     if args.json:
         print(json.dumps({"results": results}))
     return 0
@@ -620,15 +621,19 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     results = []
     header = f"{'obs':<7}  {'map':<20}  {'envs':>5}  {'repeat':>6}  {'steps':>6}  {'steps/s':>10}"
     print(header)
-    for r in env_bench.run_env_bench(args.obs or env_bench.DEFAULT_OBS,
-                                     args.maps or env_bench.DEFAULT_MAPS,
-                                     args.envs or env_bench.DEFAULT_ENVS,
-                                     args.action_repeats or env_bench.DEFAULT_ACTION_REPEATS,
-                                     args.steps, args.seed):
-        print(f"{r.obs:<7}  {r.map:<20}  {r.envs:>5}  {r.action_repeat:>6}  {r.steps:>6}  "
-              f"{r.steps_per_s:>10,.0f}", flush=True)
-        results.append({"obs": r.obs, "map": r.map, "envs": r.envs,
-                        "action_repeat": r.action_repeat, "steps_per_s": r.steps_per_s})
+    try:
+        for r in env_bench.run_env_bench(args.obs or env_bench.DEFAULT_OBS,
+                                         args.maps or env_bench.DEFAULT_MAPS,
+                                         args.envs or env_bench.DEFAULT_ENVS,
+                                         args.action_repeats or env_bench.DEFAULT_ACTION_REPEATS,
+                                         args.steps, args.seed):
+            print(f"{r.obs:<7}  {r.map:<20}  {r.envs:>5}  {r.action_repeat:>6}  {r.steps:>6}  "
+                  f"{r.steps_per_s:>10,.0f}", flush=True)
+            results.append({"obs": r.obs, "map": r.map, "envs": r.envs,
+                            "action_repeat": r.action_repeat, "steps_per_s": r.steps_per_s})
+    except ValueError as e:             # e.g. more envs than an engine runs
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
     if args.json:
         print(json.dumps({"results": results}))
     return 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ninjarl.env.config import MAX_ENVS
 from ninjarl.sim import load_map_bytes
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
 
@@ -35,6 +36,7 @@ WARMUP_FRAMES = 16
 REPEATS = 3
 MAX_HOLD = 30  # frames an action is held at most in the sticky-random tape
 HOLDS_PER_DRAW = 256
+MAX_TAPE_BYTES = 1 << 28  # one byte per env and frame: a limit on what a typo can allocate
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,13 @@ def run_sim_bench(
     ``frames`` is the tape length per environment; ``None`` calibrates it (at least
     1000) so that one timed run lasts about :data:`TARGET_SECONDS`.
     """
+    for n in env_counts:
+        if not 1 <= n <= MAX_ENVS:
+            raise ValueError(f"--envs: must be in 1..{MAX_ENVS:,}, got {n:,}")
+        if frames is not None and n * frames > MAX_TAPE_BYTES:
+            raise ValueError(f"--envs {n:,} x --frames {frames:,}: an input tape of "
+                             f"{n * frames / 2**20:,.0f} MiB, above {MAX_TAPE_BYTES // 2**20} MiB; "
+                             "give fewer frames")
     # Read every map first so that a bad name fails before minutes of benchmarking.
     maps = [(spec, load_map_bytes(spec)) for spec in map_specs]
     from ninjarl.sim import BatchSimulator, build_level

@@ -18,6 +18,9 @@ OBSERVATION_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph", SUBTASK_KEY)
 GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "graph_edge_mask",
               "graph_edge_features")
 STATE_OBSERVATIONS = VECTOR_KEYS
+#: most environments one engine runs: far above any useful batch, and a limit on what a typo
+#: (``--envs 1000000000``) can ask to allocate
+MAX_ENVS = 65_536
 
 
 def space_keys(observations: tuple[str, ...]) -> tuple[str, ...]:

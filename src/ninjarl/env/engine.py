@@ -19,7 +19,7 @@ from ..sim import BatchSimulator, LevelSource, load_level
 from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
-from .config import SUBTASK_KEY, EnvConfig
+from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig
 from .observations import GAME_STATE_SIZE, REACHABILITY_SIZE, game_state_kernel, reachability_kernel
 from .rewards import F_RETURN, I_FRAMES, I_STEPS, I_SWITCH, reset_kernel, step_kernel
 from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
@@ -65,8 +65,8 @@ class Engine:
                  level_sampler: LevelSampler | None = None, seed: int | None = None):
         if not levels:
             raise ValueError("Engine needs at least one level")
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if not 1 <= num_envs <= MAX_ENVS:
+            raise ValueError(f"envs: must be in 1..{MAX_ENVS:,}, got {num_envs:,}")
         self.config = config
         self.levels = [load_level(src) for src in levels]
         self.num_envs = num_envs

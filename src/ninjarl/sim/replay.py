@@ -33,6 +33,12 @@ V1_MAX_VERSION_FIELD = 100
 V1_HEADER_LEN = 13
 V0_HEADER_LEN = 8
 DEMO_HEADER_LEN = 30
+#: size limits checked before anything is allocated: an hour of frames at 60 frames/s (the
+#: longest of the 130 human replays has 1,848), a map of 64 KiB (1,233 bytes of header and
+#: tiles, then 5 bytes per entity)
+MAX_REPLAY_FRAMES = 60 * 60 * 60
+MAX_MAP_BYTES = 1 << 16
+MAX_REPLAY_BYTES = V1_HEADER_LEN + MAX_MAP_BYTES + DEMO_HEADER_LEN + MAX_REPLAY_FRAMES
 # The attract level lacks its first 8 bytes (the two lengths stand in for them);
 # padding them back makes level offsets equal file offsets again.
 ATTRACT_MAP_PAD = bytes(8)
@@ -55,9 +61,17 @@ class Replay:
 
 def read_replay(path: str | PathLike[str]) -> Replay:
     """Read and parse a replay file; I/O errors propagate as :class:`OSError`."""
+    return parse_replay(read_at_most(path, MAX_REPLAY_BYTES, "replay"), str(path))
+
+
+def read_at_most(path: str | PathLike[str], limit: int, what: str) -> bytes:
+    """The bytes of file ``path``, or a :class:`FormatError` once it holds more than
+    ``limit`` (never reads more: ``/dev/zero`` or a huge file is refused at once)."""
     with open(path, "rb") as f:
-        data = f.read()
-    return parse_replay(data, str(path))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FormatError(str(path), "size", f"more than {limit:,} bytes, larger than any {what}")
+    return data
 
 
 def encode_replay(map_bytes: bytes, inputs: np.ndarray, success: bool) -> bytes:
@@ -124,6 +138,12 @@ def _is_demo_header(data: bytes, start: int, demo_len: int) -> bool:
 def _check_size(
     data: bytes, path: str | None, header_len: int, map_len: int, tail_len: int, tail_name: str
 ) -> None:
+    if map_len > MAX_MAP_BYTES:
+        raise FormatError(path, "map_len", f"{map_len:,} bytes, more than any map "
+                          f"({MAX_MAP_BYTES:,})")
+    if tail_len > MAX_REPLAY_FRAMES + DEMO_HEADER_LEN:
+        raise FormatError(path, tail_name, f"{tail_len:,} frames, more than a replay may hold "
+                          f"({MAX_REPLAY_FRAMES:,}: an hour at 60 frames/s)")
     expected = header_len + map_len + tail_len
     if len(data) != expected:
         raise FormatError(

@@ -7,13 +7,14 @@ datasets, directories) are resolved one layer up, in :func:`ninjarl.levels.load_
 """
 from __future__ import annotations
 
+import struct
 from os import PathLike
 from pathlib import Path
 
 from .errors import FormatError
 from .level import Level, build_level
 from .mapfile import bundled_map_names, bundled_map_path, parse_map
-from .replay import parse_replay
+from .replay import MAX_REPLAY_BYTES, parse_replay, read_at_most
 
 LevelSource = Level | bytes | str | PathLike
 
@@ -22,16 +23,19 @@ def map_bytes_from_file(path: str | PathLike) -> bytes:
     """The level in file ``path``: the map of a replay, else the file itself as a raw map.
 
     Replays are tried first because their header sizes must match the file length exactly,
-    whereas almost any byte string of 1233+ bytes parses as a map.
+    whereas almost any byte string of 1233+ bytes parses as a map; a file with a compact-v1
+    replay header (version 1; maps start with 0 or 6) is a replay, damaged or not.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_at_most(path, MAX_REPLAY_BYTES, "map or replay")
     except OSError as e:
         raise FormatError(str(path), "file", f"cannot read: {e.strerror or e}") from None
     try:
         return parse_replay(data, str(path)).map_bytes
     except FormatError as replay_error:
+        if data[:4] == struct.pack("<I", 1):
+            raise
         try:
             parse_map(data, str(path))
         except FormatError as map_error:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
-from ..env.config import SUBTASK_KEY, EnvConfig, RewardConfig
+from ..env.config import MAX_ENVS, SUBTASK_KEY, EnvConfig, RewardConfig
 from ..env.engine import observation_shapes
 from ..env.subtasks import SUBTASKS, subtask_index
 from ..models import check_device_name, get_architecture
@@ -255,7 +255,6 @@ class TrainConfig:
 
 #: size limits, far above any useful run, that keep one allocation (the envs, their stacked
 #: frames, a PPO rollout buffer) from asking for more memory than any machine has
-MAX_ENVS = 65_536
 MAX_FRAME_STACK = 64
 MAX_ROLLOUT_BYTES = 64 * 2**30
 MAX_WIDTH = 65_536          # a network layer, a subtask embedding
