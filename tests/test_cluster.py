@@ -22,7 +22,8 @@ from conftest import MAPS
 # deterministic, so the two must agree exactly
 LEVEL = str(MAPS / "test" / "simple-walk")
 TINY = {"levels": LEVEL, "timesteps": 256, "envs": 4, "checkpoint_every": 0,
-        "torch_threads": 1, "ppo": PPOConfig(n_steps=32, batch_size=64, n_epochs=1),
+        "torch_threads": 1, "device": "cpu",
+        "ppo": PPOConfig(n_steps=32, batch_size=64, n_epochs=1),
         "env": {"max_frames": 300}}
 
 
@@ -107,6 +108,8 @@ def test_a_failing_trial_is_tried_twice_then_reported(local_ray, tmp_path, capsy
     trial = json.loads((out / "broken" / "seed-0" / "trial.json").read_text())
     assert trial["attempts"] == 2 and "no/such-map" in trial["error"]
     assert (out / "small" / "seed-0" / "eval.json").is_file()
+    config = json.loads((out / "small" / "seed-0" / "config.json").read_text())
+    assert (config["torch_threads"], config["device"]) == (1, "cpu")    # what the task declared
     report = (out / "report.md").read_text()
     assert "trial failed (2 attempts): ninjarl.sim.errors.FormatError: no/such-map" in report
 
@@ -127,6 +130,7 @@ def test_a_sweep_through_ray_tune(local_ray, tmp_path):
         config = json.loads((run / "config.json").read_text())
         assert config["ppo"]["learning_rate"] == trial["params"]["learning_rate"]
         assert config["torch_threads"] == 1                     # the trial's one CPU
+        assert config["device"] == "cpu"                        # and no GPU: none declared
         assert trial["state"] in ("complete", "pruned")
         held_out = json.loads((run / "eval.json").read_text())["success_rate"]
         assert trial["success"][-1] == held_out

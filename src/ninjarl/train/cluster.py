@@ -3,7 +3,8 @@
 A task runs :func:`ninjarl.train.compare.run_trial`, the code a local comparison runs, so run
 directories, statuses and the report are the same. Each task declares the CPUs (and GPUs) it
 uses, and training inside it uses that many torch threads (unless the trial's config sets
-``torch_threads``), so Ray can pack trials on a node without oversubscribing it. A task that
+``torch_threads``) and a GPU only when it declared one, so Ray can pack trials on a node
+without oversubscribing it. A task that
 fails (an exception, or its worker dying) is submitted once more; after a second failure the
 trial is recorded as failed in its ``trial.json`` (listed in the report) and the others go on.
 
@@ -20,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .compare import Trial, describe_error, is_finished, record_failure, run_trial
+from .config import TrainConfig
 
 #: a failed trial is run this many times in all
 TRIAL_ATTEMPTS = 2
@@ -60,8 +62,7 @@ def run_trials_on_ray(trials: Sequence[Trial], eval_levels: Sequence[str] = (),
         if is_finished(trial, eval_levels):
             statuses[i] = "skipped (finished)"
             continue
-        if not trial.config.torch_threads:
-            trial = replace(trial, config=replace(trial.config, torch_threads=cpus_per_trial))
+        trial = replace(trial, config=declared(trial.config, cpus_per_trial, gpus_per_trial))
         pending[task.remote(trial, tuple(eval_levels), bc_replays)] = (
             i, trial, 1, time.perf_counter())
     log(f"{len(pending)} trials on Ray ({cpus_per_trial} CPU each), "
@@ -89,6 +90,16 @@ def run_trials_on_ray(trials: Sequence[Trial], eval_levels: Sequence[str] = (),
         log(f"{name}: {status} ({time.perf_counter() - start:.0f} s)")
         statuses[i] = status
     return list(zip(trials, statuses))
+
+
+def declared(config: TrainConfig, cpus: int, gpus: float) -> TrainConfig:
+    """A trial's config within what its task declares to Ray: as many torch threads as CPUs
+    (unless set), and no GPU picked by ``device: auto`` when the task declared none."""
+    if not config.torch_threads:
+        config = replace(config, torch_threads=cpus)
+    if not gpus and config.device == "auto":
+        config = replace(config, device="cpu")
+    return config
 
 
 def _trial_task(trial: Trial, eval_levels: tuple[str, ...],

@@ -164,9 +164,10 @@ def sweep_on_ray(base: TrainConfig, out: str | Path, trials: int, rungs: int = 3
 
     out = Path(out).resolve()
     _check_new(out)
-    if not base.torch_threads:
-        base = replace(base, torch_threads=cpus_per_trial)
-    base = _absolute_paths(base)                     # Tune runs trials in their own folders
+    from .cluster import declared
+
+    # Tune runs each trial in a folder of its own: paths must not be relative
+    base = _absolute_paths(declared(base, cpus_per_trial, gpus_per_trial))
 
     def trainable(params: dict) -> None:
         name = f"trial-{tune.get_context().get_trial_id()}"
