@@ -8,6 +8,7 @@ import math
 import os
 import re
 import shutil
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,42 @@ def test_resume_on_a_damaged_checkpoint_is_one_line(what, edit, name, message, t
     if name == "policy.pt" or name == "trainer.json":         # what load_agent reads
         with pytest.raises(ValueError, match=re.escape(f"{name}: {message}")):
             load_agent(run / "checkpoint")
+
+
+def test_any_trainer_document_is_read_or_one_line(trained, tmp_path):
+    """Hypothesis edits of trainer.json (values of any JSON type, keys removed): read_checkpoint
+    accepts it only with every field restore_training reads intact, else one line naming it."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    run, _ = _copy_run(trained, tmp_path)
+    file = run / "checkpoint" / "trainer.json"
+    original = json.loads(file.read_text())
+    json_values = st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+                  st.text(max_size=4)),
+        lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                st.dictionaries(st.sampled_from("rltx"), inner, max_size=4)),
+        max_leaves=8)
+    keys = st.sampled_from(sorted(original))
+
+    @settings(max_examples=200, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(keys, json_values, max_size=3), st.lists(keys, max_size=2))
+    def check(changes, removed):
+        trainer = {k: v for k, v in (original | changes).items() if k not in removed}
+        file.write_text(json.dumps(trainer))
+        try:
+            read_checkpoint(run / "checkpoint")
+        except ValueError as error:
+            assert "\n" not in str(error) and str(error).startswith(f"{file}: "), str(error)
+        else:                                # what restore_training reads is there and sane
+            assert 0 <= trainer["num_timesteps"] <= 64 and trainer["n_updates"] >= 0
+            assert isinstance(trainer["extra"], dict) and len(trainer["numpy_rng"]) == 4
+            deque(trainer["ep_info_buffer"])
+            np.random.set_state((trainer["numpy_rng"][0], np.zeros(624, np.uint32),
+                                 *trainer["numpy_rng"][1:]))
+    check()
 
 
 def test_resume_below_the_checkpoint_step_is_refused(trained, tmp_path, capsys):
