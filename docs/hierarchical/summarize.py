@@ -1,5 +1,7 @@
 """Summarise a flat-vs-hierarchical ``ninjarl compare`` directory: per row and category the
-held-out success (mean and per seed, from each trial's ``eval.json``) and the training steps at
+held-out success (mean and per seed, from each trial's ``eval.json``; argmax actions, and
+sampled actions where ``ninjarl eval RUN --levels medium complex exploration --sampled --out
+RUN/evals/sampled`` was run), the best rolling training success, and the training steps at
 which the rolling training success rate (``rollout/success_rate/<category>``, the last 100
 episodes of that category) first reached 50% and 80% (median over seeds; ``-`` when a seed never
 did, counted as not reached).
@@ -16,6 +18,7 @@ import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 THRESHOLDS = (0.5, 0.8)
+SAMPLED = Path("evals") / "sampled" / "eval.json"
 
 
 def curve(run: Path, tag: str) -> list[tuple[int, float]]:
@@ -34,18 +37,27 @@ def first_step(points: list[tuple[int, float]], threshold: float) -> int | None:
     return next((step for step, value in points if value >= threshold), None)
 
 
+def rate(evaluation: dict, category: str) -> float:
+    return (evaluation["success_rate"] if category == "all"
+            else evaluation["per_category"][category])
+
+
 def summarize(compare: Path) -> str:
-    lines = ["| row | category | held-out success (mean) | per seed | best training success "
-             "| steps to 50% | steps to 80% |", "|---|---|---:|---|---|---|---|"]
+    lines = ["| row | category | held-out success (mean) | per seed | sampled actions (mean; "
+             "per seed) | best training success | steps to 50% | steps to 80% |",
+             "|---|---|---:|---|---|---|---|---|"]
     for row in sorted(p for p in compare.iterdir() if p.is_dir()):
         runs = sorted(r for r in row.glob("seed-*") if (r / "eval.json").is_file())
         if not runs:
             continue
         evals = [json.loads((r / "eval.json").read_text()) for r in runs]
+        sampled = [json.loads((r / SAMPLED).read_text()) for r in runs if (r / SAMPLED).is_file()]
         categories = sorted(evals[0]["per_category"])
         for category in categories + ["all"]:
-            rates = [e["success_rate"] if category == "all" else e["per_category"][category]
-                     for e in evals]
+            rates = [rate(e, category) for e in evals]
+            others = [rate(e, category) for e in sampled]
+            shown_sampled = (f"{np.mean(others):.1%}; " + ", ".join(f"{r:.0%}" for r in others)
+                             if len(others) == len(runs) else "-")
             tag = ("rollout/success_rate" if category == "all"
                    else f"rollout/success_rate/{category}")
             curves = [curve(r, tag) for r in runs]
@@ -59,7 +71,8 @@ def summarize(compare: Path) -> str:
                           else f"{len(hits)}/{len(steps)} seeds")
                 reached.append(f"{median} ({shown})")
             lines.append(f"| {row.name} | {category} | {np.mean(rates):.1%} | "
-                         + ", ".join(f"{r:.0%}" for r in rates) + f" | {best} | {reached[0]} | "
+                         + ", ".join(f"{r:.0%}" for r in rates) + f" | {shown_sampled} | {best} | "
+                         f"{reached[0]} | "
                          f"{reached[1]} |")
     return "\n".join(lines)
 
