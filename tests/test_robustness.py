@@ -307,6 +307,69 @@ def test_resume_below_the_checkpoint_step_is_refused(trained, tmp_path, capsys):
     assert "--timesteps 10: the checkpoint is at step 32 already" in _error_line(capsys)
 
 
+def test_any_manifest_is_a_dataset_or_one_line(trained, tmp_path):
+    """Hypothesis edits of a split manifest's records (values of any JSON type, paths out of the
+    split, to a folder or a device): load_dataset returns levels whose bytes hash as listed,
+    or one line naming the manifest or level file."""
+    import hashlib
+
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    from ninjarl.levels import load_dataset
+    from ninjarl.sim.errors import FormatError
+
+    root = tmp_path / "levels"
+    shutil.copytree(trained / "levels", root)
+    manifest = root / "train" / "manifest.json"
+    original = json.loads(manifest.read_text())
+    record = original["levels"][0]
+    values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.text(max_size=6),
+                       st.sampled_from(["/dev/zero", "../test/" + record["file"], ".", "",
+                                        record["file"], record["hash"], "0" * 64]),
+                       st.lists(st.integers(), max_size=2))
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(st.sampled_from(sorted(record) + ["extra"]), values, max_size=3),
+           st.integers(1, 2))
+    @example({"file": "."}, 1)
+    @example({"file": ""}, 1)
+    @example({}, 2)
+    def check(changes, copies):
+        levels = [record | changes] * copies
+        manifest.write_text(json.dumps(original | {"levels": levels}))
+        try:
+            dataset = load_dataset(root)
+        except (FormatError, ValueError) as error:
+            assert "\n" not in str(error) and str(root) in str(error), str(error)
+        else:
+            for entry in dataset.split("train"):
+                assert hashlib.sha256(entry.map_bytes).hexdigest() == entry.content_hash
+    check()
+
+
+def test_a_dataset_holds_each_level_once_and_its_own_files(trained, tmp_path):
+    from ninjarl.levels import load_dataset
+    from ninjarl.sim.errors import FormatError
+
+    root = tmp_path / "levels"
+    shutil.copytree(trained / "levels", root)
+    manifest = root / "train" / "manifest.json"
+    document = json.loads(manifest.read_text())
+    [record] = document["levels"]
+    manifest.write_text(json.dumps(document | {"levels": [record, record | {"id": "again"}]}))
+    with pytest.raises(FormatError, match=r"levels\[1\].hash: the content of level .* again"):
+        load_dataset(root)
+    outside = tmp_path / "elsewhere.map"
+    shutil.copy(root / "train" / record["file"], outside)
+    (root / "train" / record["file"]).unlink()
+    (root / "train" / record["file"]).symlink_to(outside)
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(FormatError, match="a link to outside the split"):
+        load_dataset(root)
+
+
 # ---- 3. --resume takes no other settings; a failed start can be retried ----------------------
 
 def _train_flags() -> list[str]:

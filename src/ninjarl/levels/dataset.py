@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ninjarl.atomic import replace_dir
 from ninjarl.sim.errors import FormatError
-from ninjarl.sim.replay import encode_replay
+from ninjarl.sim.replay import MAX_MAP_BYTES, encode_replay, read_at_most
 from ninjarl.workers import worker_pool
 
 from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
@@ -120,9 +120,10 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     """Load a dataset directory, checking every file.
 
     Raises :class:`FormatError` naming the file and field for: no split manifest, a manifest
-    that is not valid JSON or lacks a field, a missing map file, a map whose sha256 differs from
-    the manifest's, a map the simulator's parser rejects, a level id listed twice, or a level
-    present in both splits.
+    that is not valid JSON or lacks a field, a missing map file (or a folder, a device, a link
+    out of the split, a file larger than any map), a map whose sha256 differs from the
+    manifest's, a map the simulator's parser rejects, a level id or content listed twice, or a
+    level present in both splits.
     """
     from ninjarl.sim.mapfile import parse_map
 
@@ -139,17 +140,24 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
         seeds[name] = manifest.get("seed", 0)
         entries = []
         seen: set[str] = set()
+        contents: dict[str, str] = {}
         for i, rec in enumerate(manifest["levels"]):
             rec = _check_record(rec, mpath, i)
             if rec["id"] in seen:
                 raise FormatError(str(mpath), f"levels[{i}].id", f"{rec['id']!r} listed twice")
             seen.add(rec["id"])
+            if rec["hash"] in contents:       # one level twice would weigh double in sampling
+                raise FormatError(str(mpath), f"levels[{i}].hash", f"the content of level "
+                                  f"{contents[rec['hash']]!r} again")
+            contents[rec["hash"]] = rec["id"]
             fpath = root / name / rec["file"]
-            try:
-                data = fpath.read_bytes()
-            except FileNotFoundError:
-                raise FormatError(str(fpath), "file", f"missing (listed in {mpath} as level "
-                                  f"{rec['id']!r})") from None
+            if not fpath.is_file():          # also a folder, a device, a dangling link
+                raise FormatError(str(fpath), "file", f"missing or not a file (listed in {mpath} "
+                                  f"as level {rec['id']!r})")
+            if not fpath.resolve().is_relative_to((root / name).resolve()):
+                raise FormatError(str(fpath), "file", "a link to outside the split; a dataset "
+                                  "holds its own files")
+            data = read_at_most(fpath, MAX_MAP_BYTES, "map")
             digest = hashlib.sha256(data).hexdigest()
             if digest != rec["hash"]:
                 raise FormatError(str(fpath), "content hash", f"sha256 {digest[:16]}... does not "
