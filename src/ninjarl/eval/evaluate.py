@@ -10,6 +10,7 @@ what training reports) or sampled from it under a fixed torch seed.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -136,10 +137,11 @@ def evaluate(model, levels: Sequence[Level], categories: Sequence[str], env_conf
              frame_stack: int = 1, deterministic: bool = True, episodes_per_level: int = 1,
              seed: int = 0) -> EvalResult:
     """Play ``episodes_per_level`` episodes on every level and report them (level names are
-    the ids). ``model`` is anything with SB3's ``predict(obs, state, episode_start,
-    deterministic)`` and an ``observation_space`` (the state carries a hierarchical agent's
-    subtasks; a flat policy returns None); sampled actions use a torch generator seeded with
-    ``seed``, leaving the global torch RNG as it was."""
+    the ids). ``model`` is anything with SB3's ``predict(obs, deterministic)`` and an
+    ``observation_space``; a ``predict`` that also takes SB3's ``state`` and ``episode_start``
+    gets them (the state carries a hierarchical agent's subtasks; flat SB3 policies return
+    None). Sampled actions use a torch generator seeded with ``seed``, leaving the global torch
+    RNG as it was."""
     if not levels:
         raise ValueError("evaluate: no levels to evaluate on")
     if len(categories) != len(levels):
@@ -166,10 +168,14 @@ def _play_batch(model, levels, categories, env_config, frame_stack, deterministi
     obs = venv.reset()
     done: list[EpisodeResult | None] = [None] * len(levels)
     actions: list[list[int]] = [[] for _ in levels]
+    stateful = "episode_start" in inspect.signature(model.predict).parameters
     state, starts = None, np.ones(len(levels), bool)
     for _ in range(env_config.max_steps + 1):
-        chosen, state = model.predict(obs, state=state, episode_start=starts,
-                                      deterministic=deterministic)
+        if stateful:
+            chosen, state = model.predict(obs, state=state, episode_start=starts,
+                                          deterministic=deterministic)
+        else:
+            chosen, _ = model.predict(obs, deterministic=deterministic)
         for k, a in enumerate(chosen):
             if done[k] is None:
                 actions[k].append(int(a))
