@@ -756,3 +756,38 @@ def test_atomic_writes_follow_the_umask(tmp_path):
                    preexec_fn=lambda: os.umask(0o027))
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigint_to_a_training_process_saves_and_exits_130(tmp_path):
+    """The real signal, to a `ninjarl train` process once its first update is done (~20 s)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps({"ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+                                    "checkpoint_every": 0}))
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ninjarl", "train", "--levels", "test/simple-walk", "--envs", "2",
+         "--timesteps", "100000", "--out", str(out), "--config", str(settings), "--no-doctor"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("tb_*/events.*")) and time.monotonic() < deadline:
+            time.sleep(0.1)                  # TensorBoard's file: learn() has started
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert [line for line in err.splitlines() if "ninjarl:" in line] == ["ninjarl: interrupted"]
+    steps = read_checkpoint(out / "checkpoint")[1]["num_timesteps"]
+    assert steps > 0
+    resume(out, timesteps=steps + 32, log=QUIET)
+    assert read_checkpoint(out / "checkpoint")[1]["num_timesteps"] >= steps + 32
