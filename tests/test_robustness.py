@@ -791,3 +791,23 @@ def test_sigint_to_a_training_process_saves_and_exits_130(tmp_path):
     assert steps > 0
     resume(out, timesteps=steps + 32, log=QUIET)
     assert read_checkpoint(out / "checkpoint")[1]["num_timesteps"] >= steps + 32
+
+
+def test_bench_sim_runs_its_tape_in_interruptible_chunks_with_the_same_result(monkeypatch):
+    from ninjarl.bench import sim_bench
+    from ninjarl.sim import BatchSimulator, load_level
+
+    tape = sim_bench.sticky_random_inputs(3, 500, seed=1)
+    sims = [BatchSimulator([load_level("test/simple-walk")], np.zeros(3, np.int64))
+            for _ in range(2)]
+    calls = []
+    monkeypatch.setattr(sim_bench, "CHUNK_FRAMES", 3 * 64)        # 64 frames per call
+    real_run = BatchSimulator.run
+    monkeypatch.setattr(BatchSimulator, "run", lambda self, inputs, auto_reset=True: (
+        calls.append(inputs.shape), real_run(self, inputs, auto_reset)))
+    sim_bench._timed_run(sims[0], tape)
+    assert calls == [(3, 64)] * 7 + [(3, 52)]
+    sims[1].reset()
+    real_run(sims[1], tape)
+    for name, array in sims[0].state_dict().items():
+        np.testing.assert_array_equal(array, sims[1].state_dict()[name], err_msg=name)
