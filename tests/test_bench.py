@@ -124,3 +124,30 @@ def test_bench_model_rejects_unknown_architecture(capsys) -> None:
 
     assert main(["bench", "model", "--arch", "no_such_net"]) == 2
     assert "no_such_net" in capsys.readouterr().err
+
+
+def test_keep_freed_memory_serves_large_tensors_from_the_reusable_heap() -> None:
+    """By default glibc maps a 100 MB tensor with fresh mmap pages (returned to the kernel when
+    freed, page-faulted again at the next minibatch); after keep_freed_memory() it comes from
+    the heap, which keeps freed memory for reuse (glibc's mallinfo2: bytes in mmap'd blocks)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import ctypes, sys, torch\n"
+        "from ninjarl.allocator import keep_freed_memory\n"
+        "class Info(ctypes.Structure):\n"
+        "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks',\n"
+        "                'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+        "mallinfo2 = ctypes.CDLL(None).mallinfo2\n"
+        "mallinfo2.restype = Info\n"
+        "if sys.argv[1] == 'keep':\n"
+        "    assert keep_freed_memory()\n"
+        "before = mallinfo2().hblkhd\n"
+        "tensor = torch.ones(25_000_000)\n"
+        "print(mallinfo2().hblkhd - before)\n")
+    mapped = {mode: int(subprocess.run([sys.executable, "-c", script, mode], check=True,
+                                       capture_output=True, text=True).stdout)
+              for mode in ("default", "keep")}
+    assert mapped["default"] >= 100_000_000
+    assert mapped["keep"] == 0

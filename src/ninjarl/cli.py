@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ninjarl import __version__
+from ninjarl.allocator import keep_freed_memory
 
 EXIT_USAGE_OR_DATA_ERROR = 2
 EXIT_INTERRUPTED = 130          # 128 + SIGINT, as shells report a Ctrl-C
@@ -27,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``ninjarl: interrupted`` and status 130 (training saves a checkpoint first).
     """
     args = build_parser().parse_args(argv)
+    keep_freed_memory()     # large per-minibatch tensors reuse memory instead of page-faulting
     from ninjarl.sim.errors import FormatError
 
     try:
