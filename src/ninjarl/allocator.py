@@ -4,7 +4,7 @@ Training allocates the same large tensors at every minibatch (a 2,048-sample bat
 images is 200 MB as float32). By default glibc serves blocks above 32 MB with fresh ``mmap``
 pages and returns them to the kernel when freed, so every minibatch pays one page fault per
 4 KiB touched: on a CPU that cost as much as the image convolutions (``mlp_fast``'s update of
-16,384 samples: 9.9 s by default, 5.9 s with freed memory kept, measured on 2 cores). The
+16,384 samples: 9.9 s by default, 5.7 s with freed memory kept, measured on 2 cores). The
 CLI calls :func:`keep_freed_memory` at start; a library user may call it too. The price: the
 process keeps its peak heap instead of returning memory to the system between minibatches.
 """

@@ -310,11 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="run each trial as a Ray task: on the cluster at ADDRESS ('auto': "
                          "the one started with 'ray start' here), or without ADDRESS on a local "
                          "Ray instance; a failed trial is tried once more (docs/cluster.md)")
-    compare.add_argument("--cpus-per-trial", type=_positive_int, default=1, metavar="N",
-                         dest="cpus_per_trial", help="CPUs (and torch threads) a trial declares "
-                         "to Ray (default: 1)")
-    compare.add_argument("--gpus-per-trial", type=float, default=0, metavar="G",
-                         dest="gpus_per_trial", help="GPUs a trial declares to Ray (default: 0)")
+    _add_trial_resources(compare)
     _add_s3_arguments(compare, "the comparison directory")
     compare.set_defaults(run=_cmd_compare)
 
@@ -342,10 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="run the trials in parallel through Ray Tune, on the cluster at "
                        "ADDRESS or a local Ray instance")
-    sweep.add_argument("--cpus-per-trial", type=_positive_int, default=1, metavar="N",
-                       dest="cpus_per_trial", help="CPUs a trial declares to Ray (default: 1)")
-    sweep.add_argument("--gpus-per-trial", type=float, default=0, metavar="G",
-                       dest="gpus_per_trial", help="GPUs a trial declares to Ray (default: 0)")
+    _add_trial_resources(sweep)
     _add_s3_arguments(sweep, "the sweep directory")
     sweep.set_defaults(run=_cmd_sweep)
 
@@ -483,6 +476,14 @@ def _add_levels_parser(commands) -> None:
     sheet.add_argument("--scale", type=_positive_int, default=4, metavar="K",
                        help="thumbnails are 1/K of full size (default: 4)")
     sheet.set_defaults(run=_cmd_levels_sheet)
+
+
+def _add_trial_resources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpus-per-trial", type=_positive_int, default=1, metavar="N",
+                        dest="cpus_per_trial", help="CPUs (and torch threads) a trial declares "
+                        "to Ray (default: 1)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0, metavar="G",
+                        dest="gpus_per_trial", help="GPUs a trial declares to Ray (default: 0)")
 
 
 def _add_s3_arguments(parser: argparse.ArgumentParser, what: str) -> None:
