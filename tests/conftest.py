@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,15 @@ def golden_trace(replay: Path) -> dict[str, np.ndarray]:
     group = replay.parent.name
     with np.load(TRACES / group / f"{replay.name.removesuffix('.replay')}.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+def small_and_broken_configs(directory: Path) -> tuple[Path, Path]:
+    """Two compare config files: a tiny trial that trains in seconds, and one whose levels do
+    not exist (it fails at start)."""
+    small = directory / "small.json"
+    small.write_text(json.dumps({"arch": "vision_free", "ppo": {"n_steps": 16, "batch_size": 16,
+                                                                 "n_epochs": 1},
+                                 "env": {"max_frames": 40}, "checkpoint_every": 0}))
+    broken = directory / "broken.json"
+    broken.write_text(json.dumps({"arch": "vision_free", "levels": "no/such-map"}))
+    return small, broken

@@ -16,7 +16,7 @@ from ninjarl.train import PPOConfig
 from ninjarl.train.cluster import run_trials_on_ray
 from ninjarl.train.compare import plan_trials, run_trials
 
-from conftest import MAPS
+from conftest import MAPS, small_and_broken_configs
 
 # one torch thread in both comparisons: with the same seed and thread count training is
 # deterministic, so the two must agree exactly
@@ -92,12 +92,7 @@ def test_a_run_directory_the_driver_cannot_see_is_a_failure(comparisons, monkeyp
 
 
 def test_a_failing_trial_is_tried_twice_then_reported(local_ray, tmp_path, capsys):
-    good = tmp_path / "small.json"
-    good.write_text(json.dumps({"arch": "vision_free", "ppo": {"n_steps": 16, "batch_size": 16,
-                                                                "n_epochs": 1},
-                                "env": {"max_frames": 40}, "checkpoint_every": 0}))
-    bad = tmp_path / "broken.json"
-    bad.write_text(json.dumps({"arch": "vision_free", "levels": "no/such-map"}))
+    good, bad = small_and_broken_configs(tmp_path)
     out = tmp_path / "cmp"
     code = main(["compare", "--configs", str(good), str(bad), "--timesteps", "32",
                  "--envs", "2", "--out", str(out), "--ray"])

@@ -12,7 +12,7 @@ from ninjarl.cli import main
 from ninjarl.train import PPOConfig
 from ninjarl.train.compare import is_finished, plan_trials, run_trials
 
-from conftest import MAPS
+from conftest import MAPS, small_and_broken_configs
 
 LEVEL = str(MAPS / "test" / "simple-walk")
 TINY = {"levels": LEVEL, "timesteps": 64, "envs": 2, "checkpoint_every": 32,
@@ -84,12 +84,7 @@ def test_the_report_table_is_the_runs_eval_json(comparison):
 
 
 def test_compare_command_with_config_files_and_a_failing_trial(tmp_path, capsys):
-    good = tmp_path / "small.json"
-    good.write_text(json.dumps({"arch": "vision_free", "ppo": {"n_steps": 16, "batch_size": 16,
-                                                                "n_epochs": 1},
-                                "env": {"max_frames": 40}, "checkpoint_every": 0}))
-    bad = tmp_path / "broken.json"
-    bad.write_text(json.dumps({"arch": "vision_free", "levels": "no/such-map"}))
+    good, bad = small_and_broken_configs(tmp_path)
     out = tmp_path / "cmp"
     code = main(["compare", "--configs", str(good), str(bad), "--timesteps", "32",
                  "--envs", "2", "--out", str(out)])

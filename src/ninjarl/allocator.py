@@ -23,12 +23,8 @@ _TRIM_THRESHOLD = 2**31 - 1
 def keep_freed_memory() -> bool:
     """Serve every allocation from the heap and keep freed memory for reuse. Returns False
     (and changes nothing) where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
     except (OSError, AttributeError):
-        return False
-    if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
