@@ -425,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``levels build --style`` choices and the generator styles each one draws from
+LEVEL_STYLES = {"classic": ("classic",), "open": ("open",), "mixed": ("classic", "open")}
+
+
 def _add_levels_parser(commands) -> None:
     levels = commands.add_parser(
         "levels", help="generate, inspect and draw level datasets",
@@ -445,6 +449,9 @@ def _add_levels_parser(commands) -> None:
     build.add_argument("--categories", nargs="+", metavar="CATEGORY", type=_category,
                        help="categories (default: all seven)")
     build.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed")
+    build.add_argument("--style", choices=tuple(LEVEL_STYLES), default="classic",
+                       help="generator style: classic, open (the second, independently written "
+                       "style) or mixed (alternating per level); default: classic")
     build.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="DATASET",
                        help="datasets whose levels must not be repeated")
     build.add_argument("--solve", type=_non_negative_int, nargs="?", const=3_000_000, default=0,
@@ -475,6 +482,8 @@ def _add_levels_parser(commands) -> None:
     sheet.add_argument("--per-category", type=_positive_int, default=6, metavar="N")
     sheet.add_argument("--scale", type=_positive_int, default=4, metavar="K",
                        help="thumbnails are 1/K of full size (default: 4)")
+    sheet.add_argument("--style", choices=("classic", "open"), default="classic",
+                       help="generator style of directly generated levels (default: classic)")
     sheet.set_defaults(run=_cmd_levels_sheet)
 
 
@@ -984,7 +993,8 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
     try:
         ds = build_dataset(args.out, args.train, args.test, categories, seed=args.seed,
                            exclude_hashes=exclude, jobs=args.jobs, progress=progress,
-                           solve_budget=args.solve, unsolved=unsolved)
+                           solve_budget=args.solve, unsolved=unsolved,
+                           styles=LEVEL_STYLES[args.style])
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
@@ -1019,7 +1029,7 @@ def _cmd_levels_sheet(args: argparse.Namespace) -> int:
     n = args.per_category
     if args.dataset is None:
         names = list(CATEGORIES)
-        rows = [[generate_level(c, s).map_bytes for s in range(n)] for c in names]
+        rows = [[generate_level(c, s, args.style).map_bytes for s in range(n)] for c in names]
     else:
         groups = _open_dataset(args.dataset).by_category(args.split)
         names = list(groups)

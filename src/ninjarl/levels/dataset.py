@@ -9,9 +9,15 @@ Layout::
 
 A manifest is ``{"format": "ninjarl-levels", "version": 1, "generator_version": G,
 "split": "train", "seed": S, "levels": [{"id", "category", "seed", "tier", "hash", "file",
-"metadata"}, ...]}``; ``hash`` is the sha256 of the map bytes, ``file`` the map's path relative
-to the split directory, ``seed`` the generator seed (``generate_level(category, seed)``
-reproduces the bytes).
+"style", "metadata"}, ...]}``; ``hash`` is the sha256 of the map bytes, ``file`` the map's path
+relative to the split directory, ``seed`` the generator seed and ``style`` the generator style
+(``generate_level(category, seed, style)`` reproduces the bytes; a record without ``style``, as
+written before styles existed, reads as "classic").
+
+**Styles.** ``build_dataset(..., styles=("classic", "open"))`` mixes generator styles (see
+:mod:`.styles`): the k-th candidate seed of a category uses ``styles[k % len(styles)]``, so a
+mix alternates per level; building the train split from one style and the test split from the
+other measures generalization across generator families.
 
 **Disjoint splits.** Level seeds are derived from the dataset seed *and the split name*
 (:func:`level_seed`), so the train and test seed spaces are separate; and because two seeds can
@@ -43,6 +49,7 @@ from ninjarl.sim.replay import MAX_MAP_BYTES, encode_replay, read_at_most
 from ninjarl.workers import worker_pool
 
 from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
+from .styles import check_style
 
 FORMAT = "ninjarl-levels"
 VERSION = 1
@@ -64,6 +71,7 @@ class LevelEntry:
     content_hash: str
     map_bytes: bytes = field(repr=False)
     metadata: dict = field(default_factory=dict, repr=False)
+    style: str = "classic"
 
 
 class Dataset:
@@ -164,7 +172,8 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
                                   f"match the manifest's {rec['hash'][:16]}... (file corrupt?)")
             parse_map(data, path=str(fpath))
             entries.append(LevelEntry(rec["id"], rec["category"], rec["seed"], rec["tier"],
-                                      rec["hash"], data, rec.get("metadata", {})))
+                                      rec["hash"], data, rec.get("metadata", {}),
+                                      rec.get("style", "classic")))
         splits[name] = entries
     if not splits:
         raise FormatError(str(root / "train" / "manifest.json"), "manifest",
@@ -210,6 +219,9 @@ def _check_record(rec, mpath: Path, i: int) -> dict:
         if not isinstance(rec[key], typ) or isinstance(rec[key], bool):
             raise FormatError(str(mpath), f"levels[{i}].{key}",
                               f"expected {typ.__name__}, got {type(rec[key]).__name__}")
+    if not isinstance(rec.get("style", "classic"), str):
+        raise FormatError(str(mpath), f"levels[{i}].style",
+                          f"expected str, got {type(rec['style']).__name__}")
     f = Path(rec["file"])
     if f.is_absolute() or ".." in f.parts:
         raise FormatError(str(mpath), f"levels[{i}].file", f"{rec['file']!r} leaves the split")
@@ -230,8 +242,8 @@ def level_seed(dataset_seed: int, split: str, category: str, k: int) -> int:
 def _generate(args):
     """A generated level and, when ``solve_budget`` > 0, the planner's verdict on it:
     (level, winning inputs or None, why not)."""
-    category, seed, solve_budget = args
-    level = generate_level(category, seed)
+    category, seed, solve_budget, style = args
+    level = generate_level(category, seed, style)
     if not solve_budget:
         return level, None, ""
     from ninjarl.solve import PlannerConfig, solve_level
@@ -244,7 +256,8 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
                   categories: Sequence[str] = CATEGORIES, seed: int = 0,
                   exclude_hashes: Iterable[str] = (), jobs: int = 1,
                   progress=None, solve_budget: int = 0,
-                  unsolved: list | None = None) -> Dataset:
+                  unsolved: list | None = None,
+                  styles: Sequence[str] = ("classic",)) -> Dataset:
     """Generate and write the splits with a non-zero count into ``out``; return the dataset.
 
     A split with count 0 is left as it is (so the train and test splits can be built in separate
@@ -261,9 +274,17 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
     manifest (``"demo"``, ``"proven": true``). A level the reachability check accepted but the
     planner did not solve is replaced by the next draw and appended to ``unsolved`` (a list of
     dicts: split, category, id, seed, reason) so it can be looked at.
+
+    ``styles`` names the generator styles to draw from ("classic", "open"); with several, the
+    levels alternate between them (see the module docstring).
     """
     for c in categories:
         category_index(c)
+    styles = tuple(styles)
+    if not styles:
+        raise ValueError("styles must name at least one generator style")
+    for style in styles:
+        check_style(style)
     if train_per_category < 0 or test_per_category < 0:
         raise ValueError("level counts must be non-negative")
     out = Path(out)
@@ -282,7 +303,7 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
         for name in SPLITS:
             if counts[name]:
                 levels = _generate_split(name, counts[name], categories, seed, taken, pool,
-                                         progress, solve_budget, unsolved)
+                                         progress, solve_budget, unsolved, styles)
                 _write_split(out / name, name, seed, levels)
     return load_dataset(out)
 
@@ -297,14 +318,14 @@ def _is_split(path: Path) -> bool:
 
 
 def _generate_split(name, count, categories, seed, taken, pool, progress, solve_budget=0,
-                    unsolved=None):
+                    unsolved=None, styles=("classic",)):
     levels = []
     for cat in categories:
         got, k = [], 0
         while len(got) < count:
             need = count - len(got)
-            batch = [(cat, level_seed(seed, name, cat, k + i), solve_budget)
-                     for i in range(need)]
+            batch = [(cat, level_seed(seed, name, cat, k + i), solve_budget,
+                      styles[(k + i) % len(styles)]) for i in range(need)]
             k += need
             results = pool.map(_generate, batch, chunksize=4) if pool else map(_generate, batch)
             for g, demo, reason in results:
@@ -333,7 +354,7 @@ def _write_split(final: Path, name: str, seed: int, levels) -> None:
             (tmp / rel).write_bytes(g.map_bytes)
             record = {"id": g.level_id, "category": g.category, "seed": g.seed,
                       "tier": g.tier, "hash": g.content_hash, "file": rel,
-                      "metadata": g.metadata}
+                      "style": g.style, "metadata": g.metadata}
             if demo is not None:
                 demo_rel = f"{g.category}/{g.level_id}.replay"
                 (tmp / demo_rel).write_bytes(encode_replay(g.map_bytes, demo, True))

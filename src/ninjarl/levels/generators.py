@@ -88,6 +88,7 @@ class GeneratedLevel:
     metadata: dict
     level_id: str
     content_hash: str
+    style: str = "classic"
 
 
 @dataclass
@@ -737,14 +738,20 @@ def describe(tiles: np.ndarray, ents: list, n_locked: int, layout: str, info: di
                 n_entities=2 + n_locked + len(ents), **info)
 
 
-def generate_level(category: str, seed: int) -> GeneratedLevel:
+def generate_level(category: str, seed: int, style: str = "classic") -> GeneratedLevel:
     """The level of ``(category, seed)``: the first draw that passes the solvability check.
 
     Deterministic: the same arguments give byte-identical maps on every run and machine.
+    ``style`` "open" draws the independently written second style (:mod:`.styles`) instead.
     """
     from ninjarl.levels.solvability import check_solvable
     from ninjarl.sim.level import build_level
 
+    if style != "classic":
+        from .styles import check_style, generate_open_level
+
+        check_style(style)
+        return generate_open_level(category, seed)
     seed = int(seed)
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
