@@ -96,16 +96,16 @@ OPEN_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
                      entities=(2, 2), decoys=(0, 0)),
     "simpler": dict(width=(5, 22), height=(2, 6), mines=(0, 0), gold=(0, 2), locked=(0, 1),
                     entities=(2, 12), decoys=(0, 6)),
-    "simple": dict(width=(3, 30), height=(3, 20), mines=(0, 12), gold=(0, 2), locked=(0, 0),
-                   entities=(2, 28), decoys=(0, 10)),
-    "medium": dict(width=(3, 42), height=(3, 23), mines=(0, 40), gold=(0, 3), locked=(0, 3),
-                   entities=(2, 60), decoys=(0, 14)),
-    "complex": dict(width=(3, 42), height=(3, 23), mines=(0, 60), gold=(0, 4), locked=(0, 3),
-                    entities=(2, 85), decoys=(0, 18)),
-    "mine_heavy": dict(width=(10, 42), height=(4, 23), mines=(12, 90), gold=(0, 3),
-                       locked=(0, 0), entities=(14, 115), decoys=(0, 18)),
-    "exploration": dict(width=(12, 42), height=(6, 23), mines=(0, 0), gold=(0, 4),
-                        locked=(0, 0), entities=(2, 28), decoys=(0, 22)),
+    "simple": dict(width=(3, 26), height=(3, 14), mines=(0, 4), gold=(0, 2), locked=(0, 0),
+                   entities=(2, 20), decoys=(0, 10)),
+    "medium": dict(width=(3, 42), height=(3, 23), mines=(0, 30), gold=(0, 3), locked=(0, 3),
+                   entities=(2, 50), decoys=(0, 14)),
+    "complex": dict(width=(3, 42), height=(3, 23), mines=(0, 40), gold=(0, 4), locked=(0, 3),
+                    entities=(2, 70), decoys=(0, 18)),
+    "mine_heavy": dict(width=(18, 42), height=(4, 23), mines=(12, 60), gold=(0, 3),
+                       locked=(0, 0), entities=(14, 85), decoys=(0, 18)),
+    "exploration": dict(width=(12, 42), height=(5, 23), mines=(0, 0), gold=(0, 4),
+                        locked=(0, 0), entities=(2, 30), decoys=(0, 22)),
 }
 
 
@@ -129,6 +129,7 @@ class _Sketch:
         self.keep: set = set()        # cells the finishing passes must leave as they are
         self.info: dict = {}
         self.noise = 0
+        self.heavy = False            # mine_heavy: the layouts add more mines
 
     # ---- random helpers ----
     def ri(self, a: int, b: int) -> int:
@@ -219,16 +220,26 @@ class _Sketch:
     # ---- terrain ----
     def profile(self, w: int, top: int, gentle: bool) -> list:
         """Surface heights (half cells, 0..top) at the w + 1 column edges of a floor whose first
-        and last columns are flat whole cells: a random walk by half cells (gentle) or by up to
-        one cell from whole-cell heights."""
+        and last columns are flat whole cells: a walk that keeps climbing or descending for a
+        while (hills, not noise), by half cells (gentle) or by up to one cell per column."""
         h = [2 * self.ri(0, top // 2)] * 2
+        trend = self.pick([1, -1])
         while len(h) < w:
             cur = h[-1]
             if len(h) == w - 1 and cur % 2:
-                steps = [1, -1]              # the last column must be a whole-cell flat
+                step = self.pick([d for d in (1, -1) if 0 <= cur + d <= top])
             else:
-                steps = [0, 0, 0, 1, -1] if gentle or cur % 2 else [0, 0, 0, 1, -1, 2, -2]
-            h.append(cur + self.pick([d for d in steps if 0 <= cur + d <= top]))
+                r = self.rng.random()
+                if r < 0.12 or not 0 <= cur + trend <= top:
+                    trend = -trend
+                if r < 0.3:
+                    step = 0
+                else:
+                    big = not gentle and cur % 2 == 0 and self.chance(0.5)
+                    step = trend * (2 if big and 0 <= cur + 2 * trend <= top else 1)
+                    if not 0 <= cur + step <= top:
+                        step = 0
+            h.append(cur + step)
         return h + [h[-1]]
 
     def terrain(self, x0: int, yb: int, heights: list, kinds=("slope",)) -> list:
@@ -345,7 +356,7 @@ def _nook(s: _Sketch) -> None:
 
 def _hall(s: _Sketch) -> None:
     w, air = s.ri(6, 20), s.ri(2, 3)
-    top = s.ri(1, 2)
+    top = s.ri(2, 4)
     h = air + 1
     x0, y0 = _place(s, w + 2, h)
     x0 += 1
@@ -358,8 +369,8 @@ def _hall(s: _Sketch) -> None:
 
 def _hills(s: _Sketch, minefield: bool = False) -> None:
     t = s.tier
-    w = s.ri(10, min(40, 14 + 6 * t))
-    top = s.ri(2, min(8, 2 * t))
+    w = s.ri(18 if minefield else 8 + 2 * t, min(40, 14 + 6 * t))
+    top = s.ri(4, min(12, 2 + 2 * t))
     air = s.ri(3, 5)
     h = (top + 1) // 2 + 1 + air
     x0, y0 = _place(s, w, h)
@@ -379,7 +390,7 @@ def _hills(s: _Sketch, minefield: bool = False) -> None:
 
 def _scatter_mines(s: _Sketch, x0: int, y0: int, w: int, h: int, stands: list) -> None:
     """mine_heavy hills: isolated ground mines, mines in the air and hanging from the ceiling."""
-    ground = [c for c in stands if c not in s.taken]
+    ground = [c for c in stands if c not in s.keep]
     used_x: set = set()
     for x, y in s.shuffled(ground):
         if used_x & {x - 2, x - 1, x, x + 1, x + 2}:
@@ -388,8 +399,9 @@ def _scatter_mines(s: _Sketch, x0: int, y0: int, w: int, h: int, stands: list) -
         used_x.add(x)
     air = [(x, y) for x in range(x0, x0 + w) for y in range(y0, y0 + h)
            if s.empty(x, y) and (x, y) not in s.keep and not s.rock(x, y + 1)]
-    for x, y in s.shuffled(air)[:s.ri(4, max(4, len(air) // 6))]:
-        s.put(T_MINE, x, y)
+    for x, y in s.shuffled(air)[:s.ri(6, max(6, len(air) // 4))]:
+        if (x, y) not in s.keep:
+            s.put(T_MINE, x, y)
 
 
 def _shaft(s: _Sketch) -> None:
@@ -436,7 +448,7 @@ def _shaft(s: _Sketch) -> None:
 
 def _blocks(s: _Sketch, mined: bool | None = None) -> None:
     t = s.tier
-    w = s.ri(10, min(40, 14 + 5 * t))
+    w = s.ri(16 if s.heavy else 10, min(40, 14 + 5 * t))
     h = s.ri(6, min(20, 7 + 2 * t))
     x0, y0 = _place(s, w, h)
     s.open(x0, y0, w, h)
@@ -470,6 +482,10 @@ def _blocks(s: _Sketch, mined: bool | None = None) -> None:
         for c in floor:
             if c not in s.taken:
                 s.put(T_MINE, *c)
+    if s.heavy:                                  # mines hanging from the ceiling
+        for x, y in s.shuffled([(x, y0) for x in range(x0, x0 + w)])[:s.ri(3, w // 3)]:
+            if s.empty(x, y) and (x, y) not in s.keep:
+                s.put(T_TOGGLE if s.chance(0.3) else T_MINE, x, y)
     s.gold(block_cells, s.ri(0, min(3, t)))
     s.info.update(room=[w, h], blocks=len(tops), mined_floor=mined)
 
@@ -506,6 +522,8 @@ def _stilts(s: _Sketch, heavy: bool = False) -> None:
         mines += [(xx, fy) for xx in range(gx, gx + gw)]
         if heavy:
             mines += [(xx, y0) for xx in range(gx, gx + gw)]          # a mined ceiling
+            if gw >= 2 and s.chance(0.5):                              # and a pillar's side
+                mines.append((gx if s.chance(0.5) else gx + gw - 1, fy - 1))
     for c in mines[:budget] if t <= 2 else mines:
         if c not in s.taken:
             s.put(T_TOGGLE if heavy and s.chance(0.2) else T_MINE, *c)
@@ -662,9 +680,9 @@ def _draw_layout(s: _Sketch, category: str, layout: str) -> None:
     elif layout == "shaft":
         _shaft(s)
     elif layout == "blocks":
-        _blocks(s, mined=True if category == "mine_heavy" else None)
+        _blocks(s, mined=True if s.heavy else None)
     elif layout == "stilts":
-        _stilts(s, heavy=category == "mine_heavy")
+        _stilts(s, heavy=s.heavy)
     elif layout == "vault":
         _vault(s)
     elif layout == "caves":
@@ -684,13 +702,24 @@ def _finish(s: _Sketch, category: str) -> None:
     s.add_noise(inner=s.rng.uniform(0.0, 0.15), wall=s.rng.uniform(0.0, 0.04 * t))
 
 
+def open_layout(category: str, seed: int) -> str:
+    """The layout of ``(category, seed)`` (the same for every attempt, so rejected draws do not
+    skew the mix of layouts)."""
+    options = OPEN_LAYOUTS[category]
+    rng = np.random.default_rng([STYLE_KEY, category_index(category), int(seed)])
+    return options[int(rng.integers(len(options)))]
+
+
 def draw_open_level(category: str, seed: int, attempt: int = 0) -> tuple[_Sketch, str]:
     """One unchecked open-style draw of ``(category, seed, attempt)``: the sketch and layout."""
     ci = category_index(category)
-    options = OPEN_LAYOUTS[category]
-    layout = options[int(np.random.default_rng([STYLE_KEY, ci, int(seed)]).integers(len(options)))]
+    layout = open_layout(category, seed)
     s = _Sketch(np.random.default_rng([STYLE_KEY, ci, int(seed), int(attempt)]), TIERS[category])
+    s.heavy = category == "mine_heavy"
     _draw_layout(s, category, layout)
+    lowest = OPEN_LIMITS[category]["mines"][0]
+    if sum(1 for t, *_ in s.live if t in (T_MINE, T_TOGGLE)) < lowest:
+        raise Redraw
     _finish(s, category)
     return s, layout
 
@@ -758,4 +787,4 @@ def check_style(style: str) -> str:
 
 
 __all__ = ["CATEGORIES", "OPEN_LAYOUTS", "OPEN_LIMITS", "OPEN_STYLE_VERSION", "STYLES",
-           "check_style", "draw_open_level", "generate_open_level"]
+           "check_style", "draw_open_level", "generate_open_level", "open_layout"]
