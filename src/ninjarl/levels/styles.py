@@ -289,35 +289,47 @@ class _Sketch:
                         self.tiles[x, y] = self.pick(list(ceil))
                         break
 
-    def sealed(self, x: int, y: int, r: int = 1) -> bool:
-        return all(self.rock(x + dx, y + dy) for dx in range(-r, r + 1) for dy in range(-r, r + 1))
+    def sealed_mask(self, r: int) -> np.ndarray:
+        """Cells whose (2r + 1)-square neighbourhood is all full tiles (outside counts as rock)."""
+        rock = np.pad(self.tiles == 1, r, constant_values=True)
+        out = np.ones((GRID_W, GRID_H), bool)
+        for dx in range(2 * r + 1):
+            for dy in range(2 * r + 1):
+                out &= rock[dx:dx + GRID_W, dy:dy + GRID_H]
+        return out
+
+    def keep_mask(self) -> np.ndarray:
+        mask = np.zeros((GRID_W, GRID_H), bool)
+        for x, y in self.keep:
+            if 0 <= x < GRID_W and 0 <= y < GRID_H:
+                mask[x, y] = True
+        return mask
 
     def add_decoys(self, n: int) -> None:
         """Mines, toggle mines and gold inside solid rock, two cells from any opening."""
-        cells = [(x, y) for x in range(GRID_W) for y in range(GRID_H) if self.sealed(x, y, 2)]
+        cells = [(int(x), int(y)) for x, y in np.argwhere(self.sealed_mask(2))]
         for x, y in self.shuffled(cells)[:n]:
             self.decoys.append((self.pick([T_MINE, T_MINE, T_TOGGLE, T_GOLD]), x, y))
             self.keep.update((x + dx, y + dy) for dx in range(-2, 3) for dy in range(-2, 3))
 
     def add_noise(self, inner: float, wall: float) -> None:
-        """Random shapes inside solid regions and on the walls and ceilings of the playspace."""
-        for x in range(GRID_W):
-            for y in range(GRID_H):
-                if self.tiles[x, y] != 1 or (x, y) in self.keep:
-                    continue
-                below_open = self.empty(x, y + 1) and self.space[x, y + 1]
-                side_open = any(self.empty(x + d, y) and self.space[x + d, y] for d in (-1, 1))
-                above_open = self.empty(x, y - 1) and self.space[x, y - 1]
-                if above_open:
-                    continue             # floors stay as drawn
-                if below_open or side_open:
-                    if self.chance(wall):
-                        self.tiles[x, y] = self.pick(CEILING_TILES if below_open
-                                                     else NOISE_TILES)
-                        self.noise += 1
-                elif self.sealed(x, y) and self.chance(inner):
-                    self.tiles[x, y] = self.pick(NOISE_TILES)
-                    self.noise += 1
+        """Random shapes on the walls and ceilings of the playspace (floors stay as drawn) and,
+        never two side by side, inside solid regions."""
+        open_ = np.pad((self.tiles == 0) & self.space, 1)
+        above, below = open_[1:-1, :-2], open_[1:-1, 2:]
+        side = open_[:-2, 1:-1] | open_[2:, 1:-1]
+        cand = (self.tiles == 1) & ~self.keep_mask() & ~above
+        draw = self.rng.random((GRID_W, GRID_H))
+        walls = cand & (below | side) & (draw < wall)
+        inner_cells = cand & ~(below | side) & self.sealed_mask(1) & (draw < inner)
+        for x, y in np.argwhere(walls):
+            self.tiles[x, y] = self.pick(CEILING_TILES if below[x, y] else NOISE_TILES)
+        placed = np.zeros((GRID_W + 2, GRID_H + 2), bool)
+        for x, y in np.argwhere(inner_cells):
+            if not placed[x:x + 3, y:y + 3].any():
+                self.tiles[x, y] = self.pick(NOISE_TILES)
+                placed[x + 1, y + 1] = True
+        self.noise += int(walls.sum() + placed.sum())
 
     def to_bytes(self, trap_as: str = "door") -> bytes:
         ents = [EntitySpec(T_EXIT, cell_px(self.exit[0]), cell_px(self.exit[1]), 0, 0),
