@@ -61,8 +61,7 @@ def test_open_levels_are_solvable_and_inside_their_limits(open_levels) -> None:
                                ("entities", "n_entities"), ("decoys", "n_decoys")):
                 lo, hi = lim[key]
                 assert lo <= m[field] <= hi, (g.level_id, field, m[field])
-            records = parse_map(g.map_bytes).entities
-            assert m["n_entities"] == len(records) - sum(e.type == 7 for e in records)
+            assert m["n_entities"] == len(parse_map(g.map_bytes).entities)
 
 
 def test_decoys_are_sealed_in_rock(open_levels) -> None:

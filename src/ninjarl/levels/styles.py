@@ -32,8 +32,9 @@ switch far from the spawn in exploration).
 category index, seed, attempt])`` until :func:`~ninjarl.levels.solvability.check_solvable`
 accepts the draw; a level with a trap door must pass two checks: the trap's switch is reachable
 from the spawn with the door open, and the level can be finished from that switch with the
-doorway blocked. ``metadata`` holds ``style`` = "open", ``layout``, ``width`` / ``height``
-(bounding box of the cells the layout opened), ``n_mines`` / ``n_gold`` (in the playspace),
+doorway blocked. ``metadata`` holds ``style`` = "open", ``style_version``, ``layout``,
+``width`` / ``height`` (bounding box of the cells the layout opened), ``n_mines`` / ``n_gold``
+(in the playspace),
 ``n_locked_doors``, ``n_trap_doors``, ``n_decoys``, ``n_noise_tiles``, ``n_entities`` (all
 records but the ninja), ``attempts`` and the layout's parameters. :data:`OPEN_LIMITS` gives the
 ranges each category stays inside (tested).
@@ -739,8 +740,8 @@ def draw_open_level(category: str, seed: int, attempt: int = 0) -> tuple[_Sketch
 def _describe(s: _Sketch, layout: str) -> dict:
     xs = np.flatnonzero(s.space.any(axis=1))
     ys = np.flatnonzero(s.space.any(axis=0))
-    return dict(style="open", layout=layout, width=int(xs[-1] - xs[0] + 1),
-                height=int(ys[-1] - ys[0] + 1),
+    return dict(style="open", style_version=OPEN_STYLE_VERSION, layout=layout,
+                width=int(xs[-1] - xs[0] + 1), height=int(ys[-1] - ys[0] + 1),
                 n_mines=sum(1 for t, *_ in s.live if t in (T_MINE, T_TOGGLE)),
                 n_gold=sum(1 for t, *_ in s.live if t == T_GOLD),
                 n_locked_doors=len(s.locked), n_trap_doors=int(s.trap is not None),
