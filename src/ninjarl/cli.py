@@ -1017,7 +1017,7 @@ def _cmd_levels_show(args: argparse.Namespace) -> int:
     write_png(args.out, level_image(entry.map_bytes, name=entry.level_id))
     print(json.dumps({"split": split, "id": entry.level_id, "category": entry.category,
                       "seed": entry.seed, "tier": entry.tier, "hash": entry.content_hash,
-                      "metadata": entry.metadata}))
+                      "style": entry.style, "metadata": entry.metadata}))
     print(f"wrote {args.out}")
     return 0
 
