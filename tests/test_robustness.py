@@ -745,17 +745,39 @@ def test_oversized_input_is_one_line_before_any_allocation(argv, file, message, 
 
 # ---- 7. files and folders get the user's umask ------------------------------------------------
 
-def test_atomic_writes_follow_the_umask(tmp_path):
-    import subprocess
-    import sys
-    script = ("import sys, tempfile; from pathlib import Path; from ninjarl import atomic; "
-              "out = Path(sys.argv[1]); atomic.write_json(out / 'a.json', {}); "
-              "new = Path(tempfile.mkdtemp(dir=out)); (new / 'f').write_text('x'); "
-              "atomic.replace_dir(new, out / 'folder')")
-    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60,
-                   preexec_fn=lambda: os.umask(0o027))
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
-    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o750
+@pytest.fixture
+def umask(request, monkeypatch):
+    """The process's umask set to ``request.param`` for the test (as a shell's umask would be
+    before ninjarl starts: ninjarl.atomic reads it once, at import)."""
+    previous = os.umask(request.param)
+    monkeypatch.setattr(atomic, "_UMASK", request.param)
+    yield request.param
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=oct, indirect=True)
+def test_written_files_and_folders_follow_the_umask(umask, trained, tmp_path, monkeypatch):
+    """Atomic files and folder swaps, a built dataset and the default level cache (its size cut
+    to one simplest level) written under ``umask``: each file 0666 and folder 0777 less it."""
+    import tempfile
+
+    from ninjarl.levels import dataset
+    out = tmp_path / "out"
+    atomic.write_json(out / "a.json", {})
+    new = Path(tempfile.mkdtemp(dir=out))
+    (new / "f").write_text("x")
+    atomic.replace_dir(new, out / "folder")
+    dataset.build_dataset(out / "data", 1, 0, categories=("simplest",), jobs=1)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(dataset, "DEFAULT_TRAIN", 1)
+    monkeypatch.setattr(dataset, "DEFAULT_TEST", 0)
+    monkeypatch.setattr(dataset, "CATEGORIES", ("simplest",))
+    dataset.default_dataset(jobs=1)
+    written = [p for root in ("out", "cache") for p in (tmp_path / root).rglob("*")]
+    assert len([p for p in written if p.suffix == ".map"]) == 2
+    for path in written:
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))
 
 
 @pytest.mark.slow

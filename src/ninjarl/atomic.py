@@ -80,6 +80,14 @@ def old_dir(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
 
+def temp_dir(parent: str | Path, prefix: str, suffix: str = "") -> Path:
+    """A new empty folder ``<prefix>XXXXXXXX<suffix>`` in ``parent`` with a normal folder's
+    mode (``tempfile.mkdtemp`` makes 0700 whatever the umask, and keeps it through renames)."""
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
+    os.chmod(path, 0o777 & ~_UMASK)
+    return path
+
+
 def replace_dir(new: Path, target: Path) -> None:
     """Move the finished directory ``new`` to ``target``, crash-safely (see the module
     docstring: the previous ``target`` waits as ``.<target>.old`` until ``new`` is in place)."""

@@ -37,13 +37,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ninjarl.atomic import replace_dir
+from ninjarl.atomic import replace_dir, temp_dir
 from ninjarl.sim.errors import FormatError
 from ninjarl.sim.replay import MAX_MAP_BYTES, encode_replay, read_at_most
 from ninjarl.workers import worker_pool
@@ -345,7 +344,7 @@ def _generate_split(name, count, categories, seed, taken, pool, progress, solve_
 
 
 def _write_split(final: Path, name: str, seed: int, levels) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}.", suffix=".tmp"))
+    tmp = temp_dir(final.parent, prefix=f".{name}.", suffix=".tmp")
     try:
         records = []
         for g, demo in levels:
@@ -390,7 +389,7 @@ def default_dataset(jobs: int | None = None) -> Dataset:
     except FormatError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{DEFAULT_NAME}.", suffix=".tmp"))
+    tmp = temp_dir(path.parent, prefix=f".{DEFAULT_NAME}.", suffix=".tmp")
     try:
         build_dataset(tmp, DEFAULT_TRAIN, DEFAULT_TEST, CATEGORIES, seed=0,
                       jobs=jobs if jobs is not None else min(os.cpu_count() or 1, 4))

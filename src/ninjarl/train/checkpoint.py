@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import zipfile
 from collections import deque
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import current_dir, remove_stale_temps, replace_dir
+from ..atomic import current_dir, remove_stale_temps, replace_dir, temp_dir
 from ..env import FrameStackVecEnv, NinjaVecEnv, find_env
 from .config import TrainConfig
 
@@ -44,7 +43,7 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = temp_dir(path.parent, prefix=f".{path.name}.")
     try:
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         torch.save(model.policy.state_dict(), tmp / "policy.pt")
