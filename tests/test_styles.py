@@ -176,3 +176,9 @@ def test_cli_builds_an_open_dataset(tmp_path, capsys) -> None:
     assert main(["levels", "sheet", "--style", "open", "--per-category", "1", "--out",
                  str(tmp_path / "sheet.png")]) == 0
     assert (tmp_path / "sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_odd_count_per_category_balances_the_styles_over_categories(tmp_path) -> None:
+    ds = build_dataset(tmp_path / "odd", 1, 0, ("simplest", "simpler"),
+                       styles=("classic", "open"))
+    assert sorted(e.style for e in ds.split("train")) == ["classic", "open"]

@@ -15,8 +15,9 @@ relative to the split directory, ``seed`` the generator seed and ``style`` the g
 written before styles existed, reads as "classic").
 
 **Styles.** ``build_dataset(..., styles=("classic", "open"))`` mixes generator styles (see
-:mod:`.styles`): the k-th candidate seed of a category uses ``styles[k % len(styles)]``, so a
-mix alternates per level; building the train split from one style and the test split from the
+:mod:`.styles`): the k-th candidate seed of the category with index c uses
+``styles[(k + c) % len(styles)]``, so a mix alternates per level, and with an odd count per
+category the extra level goes to each style in turn; building the train split from one style and the test split from the
 other measures generalization across generator families.
 
 **Disjoint splits.** Level seeds are derived from the dataset seed *and the split name*
@@ -324,7 +325,8 @@ def _generate_split(name, count, categories, seed, taken, pool, progress, solve_
         while len(got) < count:
             need = count - len(got)
             batch = [(cat, level_seed(seed, name, cat, k + i), solve_budget,
-                      styles[(k + i) % len(styles)]) for i in range(need)]
+                      styles[(k + i + category_index(cat)) % len(styles)])
+                     for i in range(need)]
             k += need
             results = pool.map(_generate, batch, chunksize=4) if pool else map(_generate, batch)
             for g, demo, reason in results:
