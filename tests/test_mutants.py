@@ -70,9 +70,9 @@ MUTANTS = [
            f"{REWARDS} or test_every_death_and_timeout"),
     Mutant("M9-safe-toggle-mine-is-a-hazard", OBS,
            "if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine\n"
-           "                    continue",
+           "            return False",
            "if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine\n"
-           "                    pass",
+           "            pass",
            f"test_hand_built_nearest_mine or test_hand_built_hazard or {RECORDED}"),
 ]
 

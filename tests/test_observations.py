@@ -20,7 +20,7 @@ observations.py, game_state_kernel
      recorded[16 runs: all but exploration_100065 and the two launch-pad scenarios],
      test_hand_built_nearest_mine, test_hand_built_hazard_of_each_type[the 7 hazard types],
      test_hand_built_ninja_physics, test_hand_built_objective_before_and_after_the_switch
-  M9 ``if st.ent_i[n, e, E_STATE] == 1: continue`` -> ``...: pass`` (safe mines are hazards):
+  M9 ``if st.ent_i[n, e, E_STATE] == 1: return False`` -> ``...: pass`` (safe mines are hazards):
      recorded[bc mine_heavy_100002, mine_heavy_100008, simple_100004, death_freeze,
      mine_edge_kill, random_official_000/005, random_test_minefield, toggle_mine_kill],
      test_hand_built_nearest_mine, test_hand_built_hazard_of_each_type[toggle_mine_kill]

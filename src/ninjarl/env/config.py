@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, field
 
 #: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
-VECTOR_KEYS = ("game_state", "reachability")
+VECTOR_KEYS = ("game_state", "reachability", "surroundings")
 #: per-subtask target features of hierarchical agents (:mod:`ninjarl.env.subtasks`)
 SUBTASK_KEY = "subtasks"
 OBSERVATION_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph", SUBTASK_KEY)
 #: the observation-space keys of "graph"
 GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "graph_edge_mask",
               "graph_edge_features")
-STATE_OBSERVATIONS = VECTOR_KEYS
+STATE_OBSERVATIONS = ("game_state", "reachability")
 #: most environments one engine runs: far above any useful batch, and a limit on what a typo
 #: (``--envs 1000000000``) can ask to allocate
 MAX_ENVS = 65_536

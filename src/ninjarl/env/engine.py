@@ -20,7 +20,15 @@ from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_E
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
 from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig
-from .observations import GAME_STATE_SIZE, REACHABILITY_SIZE, game_state_kernel, reachability_kernel
+from .observations import (
+    GAME_STATE_SIZE,
+    REACHABILITY_SIZE,
+    SURROUNDINGS_SIZE,
+    game_state_kernel,
+    reachability_kernel,
+    solid_fraction,
+    surroundings_kernel,
+)
 from .rewards import F_RETURN, I_FRAMES, I_STEPS, I_SWITCH, reset_kernel, step_kernel
 from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
 
@@ -39,6 +47,7 @@ def observation_shapes(config: EnvConfig) -> dict[str, tuple[tuple[int, ...], np
         "global_view": ((100, 176, 1), np.uint8, 0, 255),
         "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
         "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
+        "surroundings": ((SURROUNDINGS_SIZE,), np.float32, -1.0, 1.0),
         # the last column counts achievements (locked doors opened): no upper bound
         SUBTASK_KEY: ((len(SUBTASKS), len(SUBTASK_FEATURES)), np.float32, -1.0, np.inf),
     }
@@ -111,6 +120,9 @@ class Engine:
             self._renderer = raster
             self._static_full = np.stack([full for full, _ in layers])
             self._static_small = np.stack([small for _, small in layers])
+        self._solid = None
+        if "surroundings" in config.observations:
+            self._solid = np.stack([solid_fraction(level) for level in self.levels])
         self._graph = None
         if "graph" in config.observations:
             self._graph = [build_graph(nv, level) for nv, level in zip(navs, self.levels)]
@@ -214,6 +226,13 @@ class Engine:
             reachability_kernel(st, ids, self.env_i, self._reachable, self._dist_switch,
                                 self._dist_exit, self._switch_ok, self._exit_ok, self._fraction,
                                 max_dist, buf)
+            if buf is not out:
+                out[ids] = buf
+        if "surroundings" in self.obs:
+            out = self.obs["surroundings"]
+            buf = out if ids is self._all else np.empty((len(ids), SURROUNDINGS_SIZE), np.float32)
+            surroundings_kernel(bank, st, ids, self.env_i, self._solid, self._dist_switch,
+                                self._dist_exit, buf)
             if buf is not out:
                 out[ids] = buf
         if "player_frame" in self.obs:

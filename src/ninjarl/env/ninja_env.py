@@ -10,7 +10,7 @@ from ..sim import LevelSource
 from ..sim.mapfile import bundled_map_path
 from .config import EnvConfig
 from .engine import Engine, LevelSampler
-from .observations import GAME_STATE_DOC, REACHABILITY_DOC
+from .observations import GAME_STATE_DOC, REACHABILITY_DOC, SURROUNDINGS_DOC, SURROUNDINGS_SIZE
 from .spaces import action_space, env_slice, observation_space
 
 
@@ -37,11 +37,14 @@ class NinjaEnv(gym.Env):
     ``player_frame`` uint8 (84, 84, 1), a 1:1 crop of the rendered level centred on the ninja
     (outside the level drawn as wall); ``global_view`` uint8 (100, 176, 1), the whole 1056x600
     level reduced 6x on both axes; ``game_state`` float32 ({32},) and ``reachability``
-    float32 (10,), documented below; ``graph_*`` padded graph arrays (``ninjarl.nav``).
+    float32 (10,), ``surroundings`` float32 ({SURROUNDINGS_SIZE},), documented below; ``graph_*``
+    padded graph arrays (``ninjarl.nav``).
 
     game_state: {GAME_STATE_DOC}
 
     reachability: {REACHABILITY_DOC}
+
+    surroundings: {SURROUNDINGS_DOC}
 
     ## Rewards
     ``config.reward`` (:class:`~ninjarl.env.config.RewardConfig`): +1 on completion, -0.5 on

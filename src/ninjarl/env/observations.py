@@ -1,13 +1,16 @@
 """The vector observations: ``game_state`` (physics of the ninja and the way to its
-objective) and ``reachability`` (from the level's navigation analysis), computed for many
-environments per compiled call. Index-by-index layouts: :data:`GAME_STATE_DOC`,
-:data:`REACHABILITY_DOC`. Images come from :mod:`ninjarl.draw.raster`.
+objective), ``reachability`` (from the level's navigation analysis) and ``surroundings`` (an
+egocentric grid of walls, hazards and the way to the objective around the ninja), computed for
+many environments per compiled call. Index-by-index layouts: :data:`GAME_STATE_DOC`,
+:data:`REACHABILITY_DOC`, :data:`SURROUNDINGS_DOC`. Images come from :mod:`ninjarl.draw.raster`.
 """
 from __future__ import annotations
 
 import math
 
-from ..nav._kernels import NX, NY, sub_cell
+import numpy as np
+
+from ..nav._kernels import NX, NY, SUB, sub_cell
 from ..sim._jit import jit
 from ..sim.constants import (
     GRAVITY_JUMP,
@@ -49,12 +52,21 @@ from ..sim.layout import (
     X,
     Y,
 )
+from ..sim.level import Level, tile_solid_masks
 from .rewards import I_FRAMES, I_SWITCH, L_DOOR, L_SWITCH, objective_distance
 
 GAME_STATE_SIZE = 32
 REACHABILITY_SIZE = 10
 HAZARD_RANGE = 240.0        # px: hazards further away than 10 cells read as "none"
 SPEED_NORM = 6.0            # px/frame: faster impacts kill, so this spans the useful range
+#: the surroundings grid: columns x rows of samples one tile (24 px) apart, centred on the ninja
+#: (a 360 x 216 px window: what the ninja can reach in about a second), 3 channels per sample
+SURROUNDINGS_W, SURROUNDINGS_H, SURROUNDINGS_CHANNELS = 15, 9, 3
+SURROUNDINGS_SIZE = SURROUNDINGS_W * SURROUNDINGS_H * SURROUNDINGS_CHANNELS
+SURROUNDINGS_STEP = 24.0    # px between samples
+#: px of path distance that read as +-1 in the grid's way channel: four tiles, so that the
+#: downhill direction stays visible across the whole window without saturating next to the ninja
+WAY_NORM = 96.0
 
 GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
  0 x / 1056 * 2 - 1            1 y / 600 * 2 - 1
@@ -85,6 +97,18 @@ REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's
 7-8 unit direction to the neighbouring sub-cell closest to the objective (0 if none closer)
 9 the objective is reachable from here"""
 
+SURROUNDINGS_DOC = """A 15 x 9 grid of samples 24 px (one tile) apart centred on the ninja, row by row from
+the top-left, 3 float32 channels per sample (index (row * 15 + column) * 3 + channel); the
+ninja's own sample is row 4, column 7:
+0 solid: the solid fraction of the 12-px square under the sample (1 outside the level)
+1 hazard: 1 if an entity that kills on contact now (as in game_state 29-31) lies nearest to
+  this sample, else 0
+2 way: (path distance to the current objective from the sample - from the ninja) / 96 px,
+  clipped to [-1, 1]; 1 where the objective is unreachable from the sample (walls, outside),
+  -1 where it is reachable from the sample but not from the ninja's own square
+The way channel is a local map of the shortest path: walking downhill leads to the objective,
+around walls and mines, whatever the level's size."""
+
 
 @jit
 def _clip1(v):
@@ -96,6 +120,21 @@ def _buffer_feature(value, window):
     # the sim keeps an expired buffer at `window` for one frame before idling it at -1; both
     # are out of the window (ninja.think), so both read 0 and the feature stays in (0, 1]
     return (value + 1) / window if 0 <= value < window else 0.0
+
+
+@jit
+def _is_hazard(bank, st, n, lv, e):
+    """Whether entity e of env n kills on contact now: an active deadly or arming mine, a
+    drone, a death ball, a thwump or a shove thwump."""
+    if st.ent_i[n, e, E_ACTIVE] == 0:
+        return False
+    t = bank.ent_si[lv, e, ES_TYPE]
+    if t == T_MINE or t == T_TOGGLE_MINE:
+        if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine
+            return False
+        return True
+    return (t == T_ZAP_DRONE or t == T_MINI_DRONE or t == T_DEATH_BALL
+            or t == T_THWUMP or t == T_SHOVE_THWUMP)
 
 
 @jit
@@ -145,14 +184,7 @@ def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_f
         hx = 0.0
         hy = 0.0
         for e in range(bank.n_ent[lv]):
-            if st.ent_i[n, e, E_ACTIVE] == 0:
-                continue
-            t = bank.ent_si[lv, e, ES_TYPE]
-            if t == T_MINE or t == T_TOGGLE_MINE:
-                if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine
-                    continue
-            elif not (t == T_ZAP_DRONE or t == T_MINI_DRONE or t == T_DEATH_BALL
-                      or t == T_THWUMP or t == T_SHOVE_THWUMP):
+            if not _is_hazard(bank, st, n, lv, e):
                 continue
             dx = st.ent_f[n, e, E_X] - x
             dy = st.ent_f[n, e, E_Y] - y
@@ -201,3 +233,54 @@ def reachability_kernel(st, ids, env_i, reachable, dist_switch, dist_exit, switc
         o[7] = bx / norm if norm > 0 else 0.0
         o[8] = by / norm if norm > 0 else 0.0
         o[9] = 1.0 if math.isfinite(here) else 0.0
+
+
+def solid_fraction(level: Level) -> np.ndarray:
+    """float64 [NX, NY]: the solid fraction of each 12-px square of the level's world (the
+    surroundings' solid channel)."""
+    masks = tile_solid_masks()[level.tiles.astype(np.int64)]        # [44, 25, 24(y), 24(x)]
+    world = masks.transpose(0, 3, 1, 2).reshape(44 * 24, 25 * 24)    # [x, y]
+    cell = int(SUB)
+    return world.reshape(NX, cell, NY, cell).mean(axis=(1, 3))
+
+
+@jit
+def surroundings_kernel(bank, st, ids, env_i, solid, dist_switch, dist_exit, out):
+    """Fill out[k] with the surroundings grid of env ids[k] (layout: SURROUNDINGS_DOC)."""
+    half_w = SURROUNDINGS_W // 2
+    half_h = SURROUNDINGS_H // 2
+    for k in range(ids.shape[0]):
+        n = ids[k]
+        lv = st.env_i[n, V_LEVEL]
+        x = st.ninja_f[n, X]
+        y = st.ninja_f[n, Y]
+        field = dist_exit if env_i[n, I_SWITCH] != 0 else dist_switch
+        hx, hy = sub_cell(x, y)
+        here = field[lv, hx, hy]
+        o = out[k]
+        for row in range(SURROUNDINGS_H):
+            for col in range(SURROUNDINGS_W):
+                base = (row * SURROUNDINGS_W + col) * SURROUNDINGS_CHANNELS
+                px = x + (col - half_w) * SURROUNDINGS_STEP
+                py = y + (row - half_h) * SURROUNDINGS_STEP
+                o[base + 1] = 0.0
+                if not (0.0 <= px < WORLD_W and 0.0 <= py < WORLD_H):
+                    o[base] = 1.0
+                    o[base + 2] = 1.0
+                    continue
+                sx, sy = sub_cell(px, py)
+                o[base] = solid[lv, sx, sy]
+                there = field[lv, sx, sy]
+                if not math.isfinite(there):
+                    o[base + 2] = 1.0
+                elif not math.isfinite(here):
+                    o[base + 2] = -1.0
+                else:
+                    o[base + 2] = _clip1((there - here) / WAY_NORM)
+        for e in range(bank.n_ent[lv]):
+            if not _is_hazard(bank, st, n, lv, e):
+                continue
+            col = int(math.floor((st.ent_f[n, e, E_X] - x) / SURROUNDINGS_STEP + 0.5)) + half_w
+            row = int(math.floor((st.ent_f[n, e, E_Y] - y) / SURROUNDINGS_STEP + 0.5)) + half_h
+            if 0 <= col < SURROUNDINGS_W and 0 <= row < SURROUNDINGS_H:
+                o[(row * SURROUNDINGS_W + col) * SURROUNDINGS_CHANNELS + 1] = 1.0

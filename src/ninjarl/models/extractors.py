@@ -7,7 +7,7 @@ One encoder branch per observation key of the architecture, outputs concatenated
   ``normalize_images=False``), channels-first after SB3's ``VecTransposeImage`` — ``(k, H, W)``
   for a k-frame stack. The branch's first convolution scales them by 1/255, exactly once
   (:class:`PixelConv2d`), then a small CNN follows.
-* vectors (``game_state``, ``reachability``): ``(D,)`` or frame-stacked ``(k, D)``; a
+* vectors (``game_state``, ``reachability``, ``surroundings``): ``(D,)`` or frame-stacked ``(k, D)``; a
   :class:`~ninjarl.models.normalization.RunningNorm` per key (statistics in the state dict,
   updated only in training mode, clipped to ±``norm_clip``), flattened, then an MLP.
 * ``graph`` (the five ``graph_*`` arrays): :class:`~ninjarl.models.graph.GraphEncoder`.
@@ -180,7 +180,8 @@ class NinjaExtractor(BaseFeaturesExtractor):
                 convs = arch.player_cnn if key == "player_frame" else arch.global_cnn
                 branches[key] = ImageEncoder(observation_space[key], convs, arch.cnn_features)
             elif key in VECTOR_KEYS:
-                hidden = arch.state_hidden if key == "game_state" else arch.reach_hidden
+                hidden = {"game_state": arch.state_hidden, "reachability": arch.reach_hidden,
+                          "surroundings": arch.surroundings_hidden}[key]
                 branches[key] = VectorEncoder(observation_space[key], hidden, arch.norm_clip)
             else:
                 branches[key] = GraphBranch(observation_space, arch)

@@ -115,8 +115,10 @@ class TrainConfig:
     the hidden layers of the policy and value heads (empty: the architecture's; not for
     hierarchical agents). ``device`` is where the networks run (``auto``: a CUDA GPU when
     torch sees one, else the CPU; ``cpu``; ``cuda[:N]``); environments always run on the CPU.
-    ``env`` may be left out or given as a dict of settings: observation keys and discount then
-    come from ``arch`` and ``ppo.gamma``.
+    ``mirror`` adds the left-right mirror image of every training level to the training
+    levels (augmentation: twice the layouts, and no side the agent can learn to prefer); the
+    held-out levels stay as they are. ``env`` may be left out or given as a dict of settings:
+    observation keys and discount then come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
     levels: str = "simplest"
@@ -132,6 +134,7 @@ class TrainConfig:
     bc: str = ""
     videos: int = 0
     net_arch: tuple[int, ...] = ()
+    mirror: bool = False
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None

@@ -28,6 +28,7 @@ from ..models import policy_kwargs, resolve_device
 from ..models.hierarchical import SubtaskState
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
+from ..sim.mirror import mirror_map
 from .autotune import autotune_envs, available_cores
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
@@ -82,6 +83,15 @@ def resolve_levels(spec: str) -> LevelSet:
     if not train_entries or not test_entries:
         raise ValueError(f"levels {spec!r}: no training or no held-out levels")
     return LevelSet(*build(train_entries), *build(test_entries))
+
+
+def with_mirror_images(levels: LevelSet) -> LevelSet:
+    """``levels`` with the left-right mirror image of every training level added after the
+    originals (named ``<name>~mirror``, same category); the held-out levels are unchanged."""
+    mirrored = [build_level(mirror_map(level.map_data.raw, level.name), f"{level.name}~mirror")
+                for level in levels.train]
+    return LevelSet(levels.train + mirrored, levels.train_categories * 2, levels.test,
+                    levels.test_categories)
 
 
 def curriculum_levels(config: TrainConfig) -> str:
@@ -178,6 +188,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     torch.set_num_threads(threads)
     set_random_seed(config.seed)
     levels = resolve_levels(curriculum_levels(config) if config.curriculum else config.levels)
+    if config.mirror:
+        levels = with_mirror_images(levels)
     if resume and saved_levels is not None:        # None: a checkpoint from before they were kept
         check_same_levels(saved_levels, levels, config)
     log(f"levels: {len(levels.train)} training, {len(levels.test)} held-out "
