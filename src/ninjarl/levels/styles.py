@@ -105,7 +105,7 @@ OPEN_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
                     entities=(2, 70), decoys=(0, 18)),
     "mine_heavy": dict(width=(18, 42), height=(4, 23), mines=(12, 60), gold=(0, 3),
                        locked=(0, 0), entities=(14, 85), decoys=(0, 18)),
-    "exploration": dict(width=(12, 42), height=(5, 23), mines=(0, 0), gold=(0, 4),
+    "exploration": dict(width=(18, 42), height=(6, 23), mines=(0, 0), gold=(0, 4),
                         locked=(0, 0), entities=(2, 30), decoys=(0, 22)),
 }
 
@@ -730,18 +730,26 @@ def draw_open_level(category: str, seed: int, attempt: int = 0) -> tuple[_Sketch
     s = _Sketch(np.random.default_rng([STYLE_KEY, ci, int(seed), int(attempt)]), TIERS[category])
     s.heavy = category == "mine_heavy"
     _draw_layout(s, category, layout)
-    lowest = OPEN_LIMITS[category]["mines"][0]
-    if sum(1 for t, *_ in s.live if t in (T_MINE, T_TOGGLE)) < lowest:
-        raise Redraw
+    lim = OPEN_LIMITS[category]
+    width, height = _extent(s)
+    if (sum(1 for t, *_ in s.live if t in (T_MINE, T_TOGGLE)) < lim["mines"][0]
+            or width < lim["width"][0] or height < lim["height"][0]):
+        raise Redraw                # too few mines for mine_heavy, too small for exploration
     _finish(s, category)
     return s, layout
 
 
-def _describe(s: _Sketch, layout: str) -> dict:
+def _extent(s: _Sketch) -> tuple[int, int]:
+    """Width and height of the bounding box of the cells the layout opened."""
     xs = np.flatnonzero(s.space.any(axis=1))
     ys = np.flatnonzero(s.space.any(axis=0))
+    return int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
+
+
+def _describe(s: _Sketch, layout: str) -> dict:
+    width, height = _extent(s)
     return dict(style="open", style_version=OPEN_STYLE_VERSION, layout=layout,
-                width=int(xs[-1] - xs[0] + 1), height=int(ys[-1] - ys[0] + 1),
+                width=width, height=height,
                 n_mines=sum(1 for t, *_ in s.live if t in (T_MINE, T_TOGGLE)),
                 n_gold=sum(1 for t, *_ in s.live if t == T_GOLD),
                 n_locked_doors=len(s.locked), n_trap_doors=int(s.trap is not None),
