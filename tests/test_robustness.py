@@ -674,6 +674,42 @@ def test_ctrl_c_during_training_saves_a_checkpoint_that_resumes(tmp_path, monkey
     assert read_checkpoint(out / "checkpoint")[1]["num_timesteps"] >= 96
 
 
+def test_ctrl_c_during_bc_saves_the_epochs_trained_so_far(tmp_path, monkeypatch, capsys):
+    from ninjarl.train import bc as bc_module
+
+    replays = tmp_path / "replays"           # the 4 shortest: seconds, not a minute
+    replays.mkdir()
+    for path in sorted(BC_REPLAYS.glob("*.replay"), key=lambda p: p.stat().st_size)[:4]:
+        shutil.copy(path, replays)
+    out = tmp_path / "bc"
+    real_predict, calls = bc_module.predict_actions, []
+
+    def predict_then_ctrl_c(policy, dataset, *args):  # in epoch 2, once its weights changed
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_predict(policy, dataset, *args)
+    monkeypatch.setattr(bc_module, "predict_actions", predict_then_ctrl_c)
+    assert main(["bc", "--replays", str(replays), "--out", str(out), "--epochs", "3"]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert [line for line in captured.err.splitlines() if line] == ["ninjarl: interrupted"]
+    assert f"interrupted after 1 of 3 epochs; checkpoint saved in {out}" in captured.out
+    report = json.loads((out / "bc_report.json").read_text())
+    assert report["interrupted"] is True and [e["epoch"] for e in report["epochs"]] == [1]
+    agent = load_agent(out)             # the weights of 1 epoch and part of the next
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bc_cache", "bc", "replays"]
+    check_bc_out(out)                                      # a new `ninjarl bc` may replace it
+    import torch
+
+    from ninjarl.sim.replay import read_replay
+    torch.manual_seed(agent.train_config.seed)              # the model run_bc started from
+    untrained = bc_module.build_bc_model(
+        agent.train_config, read_replay(sorted(replays.glob("*.replay"))[0]).map_bytes)
+    assert [name for name, weight in untrained.policy.state_dict().items()
+            if not torch.equal(weight, agent.policy.state_dict()[name])]    # trained weights
+
+
 def _group_alive(pgid: int) -> list[int]:
     """Pids of the live (not zombie) processes of process group ``pgid``."""
     alive = []

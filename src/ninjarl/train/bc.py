@@ -90,7 +90,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import save_npz, write_json
+from ..atomic import save_npz
 from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
@@ -417,14 +417,16 @@ def _accuracy(pred: np.ndarray, actions: np.ndarray) -> float:
 def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
              lr: float = 3e-4, value_warmup: bool = False, seed: int = 0,
              vf_coef: float = 0.5, max_grad_norm: float = 0.5,
-             log: Callable[[str], None] | None = None) -> BCReport:
+             log: Callable[[str], None] | None = None,
+             history: list[dict] | None = None) -> BCReport:
     """Behaviour-clone ``dataset``'s training split into ``model.policy`` (an SB3 PPO from
     :func:`ninjarl.train.ppo.build_model`) and report accuracies on both splits.
 
     Adam on every policy parameter (a separate optimizer: PPO's own optimizer state is left
     untouched), shuffled minibatches (seeded), loss ``-mean log pi(a_human | s)`` plus
     ``vf_coef * MSE(V(s), return)`` with ``value_warmup``, gradients clipped to
-    ``max_grad_norm``.
+    ``max_grad_norm``. Each finished epoch's row is appended to ``history`` (a new list by
+    default) as it ends: what was trained when a Ctrl-C stops it.
     """
     train, val = dataset.train, dataset.val
     if len(train) == 0:
@@ -435,7 +437,7 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     actions = torch.as_tensor(train.actions, dtype=torch.int64, device=policy.device)
     returns = torch.as_tensor(train.returns, dtype=torch.float32, device=policy.device)
-    history = []
+    history = [] if history is None else history
     for epoch in range(1, epochs + 1):
         policy.set_training_mode(True)
         order = rng.permutation(len(train))
@@ -544,24 +546,37 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log, mirror)
     if log and dataset.from_cache:
         log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
-    report = train_bc(model, dataset, epochs, batch_size, lr, value_warmup, seed, log=log)
-    held_out = set(dataset.val_names)
-    levels = [build_level(read_replay(p).map_bytes, p.name) for p in paths if p.name in held_out]
-    if levels:
-        # accuracy alone hides closed-loop failures (e.g. an argmax policy that never moves)
-        torch.manual_seed(seed)
-        report.val_levels_won_argmax, report.val_levels_won_sampled = (
-            evaluate(model, levels, ["held-out replays"] * len(levels), config.env,
-                     config.frame_stack, deterministic=deterministic).success_rate
-            for deterministic in (True, False))
+
+    def save(document: dict) -> None:
+        save_checkpoint(out_dir, model, config, extra={"bc_report": "bc_report.json"},
+                        with_env_state=False, documents={"bc_report.json": document})
+
+    report, finished = None, []
+    try:
+        report = train_bc(model, dataset, epochs, batch_size, lr, value_warmup, seed, log=log,
+                          history=finished)
+        held_out = set(dataset.val_names)
+        levels = [build_level(read_replay(p).map_bytes, p.name) for p in paths
+                  if p.name in held_out]
+        if levels:
+            # accuracy alone hides closed-loop failures (e.g. an argmax policy that never moves)
+            torch.manual_seed(seed)
+            report.val_levels_won_argmax, report.val_levels_won_sampled = (
+                evaluate(model, levels, ["held-out replays"] * len(levels), config.env,
+                         config.frame_stack, deterministic=deterministic).success_rate
+                for deterministic in (True, False))
+    except KeyboardInterrupt:       # Ctrl-C: keep the weights trained so far
+        save((report.to_json() if report else {"epochs": finished}) | {"interrupted": True})
+        if log:
+            log(f"interrupted after {len(finished)} of {epochs} epochs; checkpoint saved in "
+                f"{out_dir} (ninjarl train --bc {out_dir} starts from it)")
+        raise
     report.settings.update(arch=config.arch, action_repeat=config.env.action_repeat,
                            mirror=mirror, mirrored_replays=sum(
                                name.endswith(MIRROR_SUFFIX) for name in dataset.replay_names),
                            frame_stack=config.frame_stack,
                            observations=list(config.env.observations))
-    save_checkpoint(out_dir, model, config, extra={"bc_report": "bc_report.json"},
-                    with_env_state=False)
-    write_json(out_dir / "bc_report.json", report.to_json())
+    save(report.to_json())
     if log:
         log(report.summary())
     return report

@@ -38,8 +38,10 @@ CHECKPOINT_FILES = ("config.json", "policy.pt", "optimizer.pt", "trainer.json", 
 
 
 def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | None = None,
-                    with_env_state: bool = True) -> Path:
-    """Write a checkpoint of `model` (an SB3 PPO) to directory `path`, atomically."""
+                    with_env_state: bool = True, documents: dict[str, object] | None = None
+                    ) -> Path:
+    """Write a checkpoint of `model` (an SB3 PPO) to directory `path`, atomically, with the
+    JSON ``documents`` (file name -> content) in it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
@@ -76,6 +78,8 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
                     arrays[f"stack_{key}"] = history
         (tmp / "trainer.json").write_text(json.dumps(trainer, default=_json_default))
         np.savez(tmp / "env_state.npz", **arrays)
+        for name, document in (documents or {}).items():
+            (tmp / name).write_text(json.dumps(document, indent=2) + "\n")
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
