@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -179,6 +180,9 @@ def sweep_on_ray(base: TrainConfig, out: str | Path, trials: int, rungs: int = 3
 
         run_segments(config, rungs, report)
 
+    # Ctrl-C stops the sweep at once like every command (KeyboardInterrupt, status 130); Tune's
+    # own handler would let the trials run on and return them as if they had been pruned
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
         tune_config=tune.TuneConfig(
