@@ -162,6 +162,29 @@ def test_resume_after_a_kill_inside_a_checkpoint_save(trained, tmp_path, monkeyp
     assert not [p.name for p in run.iterdir() if p.name.startswith(".checkpoint.")]
 
 
+def test_a_full_disk_during_a_checkpoint_save_keeps_the_previous_one(trained, tmp_path,
+                                                                     monkeypatch, capsys):
+    """ENOSPC half-way through the env state of the checkpoint a resumed run saves: one line,
+    status 2, the previous checkpoint byte for byte, no temporary folder."""
+    import errno
+
+    run, _ = _copy_run(trained, tmp_path)
+    before = {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()}
+
+    def savez_on_a_full_disk(file, **arrays):
+        Path(file).write_bytes(b"PK\x03\x04" + bytes(100))
+        raise OSError(errno.ENOSPC, "No space left on device", str(file))
+    monkeypatch.setattr(np, "savez", savez_on_a_full_disk)
+    assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-doctor"]) == 2
+    err = capsys.readouterr().err                   # the progress bar, then one line
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "ninjarl" in line] == [
+        f"ninjarl: error: {run / 'checkpoint'}: cannot save the checkpoint: No space left on "
+        "device"], err
+    assert {p.name: p.read_bytes() for p in (run / "checkpoint").iterdir()} == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+
 def test_resume_on_rebuilt_levels_names_what_changed(trained, tmp_path, capsys):
     run, levels = _copy_run(trained, tmp_path)
     trainer = json.loads((run / "checkpoint" / "trainer.json").read_text())

@@ -81,6 +81,10 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
         for name, document in (documents or {}).items():
             (tmp / name).write_text(json.dumps(document, indent=2) + "\n")
         replace_dir(tmp, path)
+    except OSError as error:        # a full disk, say: name the checkpoint, not the temporary
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(error.errno, f"cannot save the checkpoint: {error.strerror or error}",
+                      str(path)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
