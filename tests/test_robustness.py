@@ -807,6 +807,22 @@ def test_ctrl_c_stops_a_worker_pool_and_its_workers(command, tmp_path):
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or (os.cpu_count() or 1) < 2,
+                    reason="reads /proc; the default dataset is built by a pool on 2+ CPUs")
+def test_ctrl_c_during_the_first_use_generation_of_train_leaves_no_cache_folder(tmp_path,
+                                                                                monkeypatch):
+    """The README's first command on a fresh cache: interrupted while its pool generates the
+    default levels (it hung, and left a temporary folder in the cache)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    status, err, seconds = _ctrl_c(["train", "--out", str(tmp_path / "run"), "--no-doctor"],
+                                   lambda pid: len(_group_alive(pid)) >= 3)
+    assert status == 130 and err.strip() == "ninjarl: interrupted", err
+    assert seconds < 10
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".")]        # no temporaries
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
 def test_ctrl_c_stops_a_play_session(tmp_path):
     """A headless session whose script holds a key for 10M frames, interrupted once pygame's
