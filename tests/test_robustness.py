@@ -29,6 +29,26 @@ BC_REPLAYS = REPLAYS / "bc"
 QUIET = lambda *_: None  # noqa: E731
 
 
+CASE_TIMEOUT_S = 300      # a case still running after this long (a hang) fails, not blocks
+
+
+@pytest.fixture(autouse=True)
+def _fails_instead_of_hanging():
+    """Every case of this module has a time limit (SIGALRM; where the platform has it)."""
+    import signal
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def timed_out(signum, frame):
+        pytest.fail(f"still running after {CASE_TIMEOUT_S} s: a hang")
+    previous = signal.signal(signal.SIGALRM, timed_out)
+    signal.setitimer(signal.ITIMER_REAL, CASE_TIMEOUT_S)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 def _error_line(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
