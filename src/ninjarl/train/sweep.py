@@ -116,7 +116,9 @@ def sweep(base: TrainConfig, out: str | Path, trials: int, rungs: int = 3, prune
 
     out = Path(out)
     _check_new(out)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a failed trial is logged below in one line; Optuna's own warning prints its traceback
+    # (a Ctrl-C's too)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=base.seed),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
