@@ -53,12 +53,19 @@ MODULES: dict[str, Target] = {
         "-k", "reward or time_limit or stuck or rejected or config_"]),
     "evaluate": Target("src/ninjarl/eval/evaluate.py", [
         "tests/test_eval.py", "tests/test_honest.py", KILLS,
-        "-k", "wilson or statistics or counts or refused or equals_the_evaluate or evaluate_"]),
+        "-k", "wilson or statistics or counts or refused or equals_the_evaluate or evaluate_"],
+        # the statistics and the eval.json document; playing the episodes (_play_batch) is
+        # covered by tests/test_honest.py's hand-written mutant (seconds per mutant there)
+        functions=["*xǁEvalResultǁper_level*", "*xǁEvalResultǁto_json*"]),
     "curriculum": Target("src/ninjarl/train/curriculum.py", [
         "tests/test_curriculum.py", KILLS, "-k", "not kills or curriculum_"]),
     "checkpoint": Target("src/ninjarl/train/checkpoint.py", [
-        "tests/test_train.py", "tests/test_robustness.py", "tests/test_honest.py", KILLS,
-        "-k", "resume or saved_agent or load_agent or trainer_document or damaged or checkpoint_"]),
+        "tests/test_train.py", "tests/test_robustness.py", KILLS,
+        "-k", "saved_agent or trainer_document or damaged or checkpoint_"],
+        # reading and checking a checkpoint; saving and restoring are covered by the resume
+        # tests and the hand-written mutants of tests/test_honest.py (minutes per mutant here)
+        functions=["*_check_trainer*", "*read_checkpoint*", "*x__array*", "*_read_arrays*",
+                   "*load_policy*", "*load_weights*", "*_json_default*"]),
     "dataset": Target("src/ninjarl/levels/dataset.py", [
         "tests/test_levels.py", "tests/test_robustness.py", "tests/test_honest.py", KILLS,
         "-k", "dataset or overlap or manifest or level_sources or exclusion or split_built or "
@@ -78,15 +85,42 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-def prepare(name: str) -> Path:
-    """The module's workspace with a fresh copy of the sources and tests and its mutmut table."""
+def activate(name: str) -> Path:
+    """Move module ``name``'s workspace to the one active path, ``.mutation/run``.
+
+    numba's on-disk cache is keyed on each source file's path (and modification time, which the
+    copies keep), so with every module run at the same path the compiled simulator is reused
+    from one module's run to the next instead of compiled cold (minutes) each time.
+    """
+    active = WORK / "run"
+    if active.exists():                                  # left by an interrupted run
+        active.rename(WORK / (active / "MODULE").read_text().strip())
+    stored = WORK / name
+    if stored.exists():
+        stored.rename(active)
+    active.mkdir(parents=True, exist_ok=True)
+    (active / "MODULE").write_text(name)
+    return active
+
+
+def deactivate(name: str) -> None:
+    (WORK / "run").rename(WORK / name)
+
+
+def prepare(name: str, without_kills: bool) -> Path:
+    """The active workspace for ``name``: the committed sources and tests (``git archive HEAD``:
+    not the uncommitted edits of a shared checkout) and a ``[tool.mutmut]`` table that mutates
+    only the module and selects only the tests that cover it."""
     target = MODULES[name]
-    work = WORK / name
-    work.mkdir(parents=True, exist_ok=True)
+    work = activate(name)
     for folder in ("src", "tests"):
         shutil.rmtree(work / folder, ignore_errors=True)
-        shutil.copytree(ROOT / folder, work / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    archive = subprocess.run(["git", "archive", "HEAD", "src", "tests"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    if without_kills:            # the score of the other tests alone: keep only the docstring
+        kills = work / KILLS
+        kills.write_text(kills.read_text().split('"""\n', 1)[0] + '"""\n')
     table = (f"\n[tool.mutmut]\nsource_paths = [\"src\"]\nonly_mutate = {toml_list([target.module])}\n"
              f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}\n"
              # torch and numba's thread pools are not fork-safe: workers fork from a clean server
@@ -100,17 +134,25 @@ def results(work: Path, env: dict, target: Target) -> dict[str, str]:
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
                              cwd=work, env=env, capture_output=True, text=True, check=True).stdout
     found = dict(re.findall(r"^\s*(\S+): (.+)$", listing, re.MULTILINE))
-    return {m: status for m, status in found.items()
-            if not target.functions or any(fnmatch(m, f) for f in target.functions)}
+    module = target.module.removeprefix("src/").removesuffix(".py").replace("/", ".") + "."
+    return {m: status for m, status in found.items() if m.startswith(module)
+            and (not target.functions or any(fnmatch(m, f) for f in target.functions))}
 
 
-def run(name: str, children: int, recheck: bool) -> None:
+def run(name: str, children: int, recheck: bool, without_kills: bool) -> None:
     """Mutate one module and print its score; ``recheck``: re-run only its surviving mutants
     (mutmut keeps earlier verdicts, so tests added since would otherwise not be tried)."""
     target = MODULES[name]
-    work = prepare(name)
+    work = prepare(name, without_kills)
+    try:
+        report(name, target, work, children, recheck)
+    finally:
+        deactivate(name)
+
+
+def report(name: str, target: Target, work: Path, children: int, recheck: bool) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
-               NUMBA_CACHE_DIR=str(work / "numba-cache"))
+               NUMBA_CACHE_DIR=str(WORK / "numba-cache"))
     chosen = target.functions
     if recheck:
         chosen = [m for m, status in results(work, env, target).items() if status not in KILLED]
@@ -137,6 +179,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
     parser.add_argument("--recheck", action="store_true",
                         help="re-run only the mutants that survived the last run (after adding tests)")
+    parser.add_argument("--without-kills", action="store_true",
+                        help=f"leave out {KILLS} (the score before those tests)")
     args = parser.parse_args()
     if args.list:
         for name, target in MODULES.items():
@@ -147,7 +191,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown modules {unknown}; choose from {list(MODULES)}")
     for name in args.modules or MODULES:
-        run(name, args.children, args.recheck)
+        run(name, args.children, args.recheck, args.without_kills)
 
 
 if __name__ == "__main__":
