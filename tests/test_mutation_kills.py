@@ -65,6 +65,18 @@ def test_config_accepts_the_edges_of_each_range():
     assert EnvConfig(reward=RewardConfig(switch=0.0, death=0.0)).reward.death == 0.0
 
 
+
+def test_config_a_win_that_only_ties_the_best_death_is_refused():
+    # gamma 1: no shaping drift; 2 frames at -0.5 each: a win at the limit returns
+    # 0.5 - 1.0 = -0.5, a death after one frame 0 - 0.5 = -0.5: a tie, not "more than"
+    tie = dict(action_repeat=1, max_frames=2, gamma=1.0)
+    with pytest.raises(ValueError, match=r"would return -0.5000, not more than the best death "
+                                         r"\(-0.5000\) or timeout \(-1.0000\)"):
+        EnvConfig(**tie, reward=RewardConfig(completion=0.5, death=0.0, switch=0.0,
+                                             time_per_frame=-0.5))
+    EnvConfig(**tie, reward=RewardConfig(completion=0.75, death=0.0, switch=0.0,
+                                         time_per_frame=-0.5))
+
 def test_config_space_keys_expand_only_the_graph():
     assert space_keys(("game_state",)) == ("game_state",)
     assert space_keys(("player_frame", "graph", "reachability")) == (
