@@ -194,3 +194,45 @@ def test_config_validation(kwargs, field):
 def test_stage_without_levels_is_an_error():
     with pytest.raises(ValueError, match="'simple'"):
         Curriculum(CurriculumConfig(stages=STAGES), ["simplest", "simpler"])
+
+
+def test_preview_share_plays_later_stages_uniformly():
+    c = make(replay_share=0.25, preview_share=0.4)
+    c._stage = 1
+    rng = np.random.default_rng(5)
+    n = 20_000
+    stages = np.array([c.level_stage[c.sample(0, rng)] for _ in range(n)])
+    assert abs(np.mean(stages == 0) - 0.25) < 0.015                 # replays
+    assert abs(np.mean(stages == 2) - 0.75 * 0.4) < 0.015           # previews of the others
+    assert abs(np.mean(stages == 1) - 0.75 * 0.6) < 0.015
+    c._stage = 2                                                      # the last stage: nothing later
+    assert not any(c.level_stage[c.sample(0, rng)] > 2 for _ in range(2_000))
+
+
+def test_without_previews_sampling_draws_what_it_drew_before():
+    """preview_share 0 takes no extra random draws: existing runs sample the same levels as
+    the sampler before previews existed (written out here)."""
+    def sampler_before_previews(c, rng):
+        stage = c.stage
+        if stage > 0 and rng.random() < c.config.replay_share:
+            stage = int(rng.integers(stage))
+        levels = c.stage_levels[stage]
+        return int(levels[rng.integers(len(levels))])
+
+    c = make(preview_share=0.0)
+    for stage in range(3):
+        c._stage = stage
+        a, b = np.random.default_rng(3), np.random.default_rng(3)
+        assert [c.sample(0, a) for _ in range(200)] == [sampler_before_previews(c, b)
+                                                        for _ in range(200)]
+        assert a.random() == b.random()
+
+
+def test_a_stage_mastered_in_previews_is_passed_at_once():
+    c = make(preview_share=0.5)
+    for _ in range(20):                              # stage 1 mastered through previews
+        c.record(first_level(c, 1), True)
+    assert c.stage == 0
+    for _ in range(20):
+        advanced = c.record(first_level(c, 0), True)
+    assert advanced and c.stage == 2                 # 0 -> 1 -> 2 on the same episode

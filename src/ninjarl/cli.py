@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "settings (only --timesteps may be given with it)")
     train.add_argument("--curriculum", action="store_true",
                        help="train on all level categories in curriculum order, advancing "
-                       "when the current stage's success rate is high enough")
+                       "when the current stage's success rate is high enough; without --config "
+                       "with the curriculum recipe (architecture, levels, augmentation, budget: "
+                       "docs/generalization.md), a config file keeps its own curriculum")
     train.add_argument("--bc", metavar="CKPT", help="start from a behaviour-cloning checkpoint "
                        "(strict transfer, report in OUT/transfer_report.json)")
     train.add_argument("--hierarchical", action="store_true",
@@ -333,7 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     levels_or_curriculum = compare.add_mutually_exclusive_group()
     levels_or_curriculum.add_argument("--levels", help="training levels, as for train")
     levels_or_curriculum.add_argument("--curriculum", action="store_true",
-                                      help="train every trial with the curriculum")
+                                      help="train every trial with a curriculum, as train "
+                                      "--curriculum does: an --archs row is the curriculum "
+                                      "recipe with that architecture, a --configs file keeps "
+                                      "its own curriculum")
     compare.add_argument("--timesteps", type=_positive_int, help="env steps per trial")
     compare.add_argument("--envs", type=_envs_value, help="envs per trial, or 'auto'")
     compare.add_argument("--device", type=_device_value,
@@ -719,8 +724,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from ninjarl.env.config import SUBTASK_KEY
     from ninjarl.train import TrainConfig, resume, train
-    from ninjarl.train.config import HierarchicalConfig
-    from ninjarl.train.curriculum import CurriculumConfig
+    from ninjarl.train.config import HierarchicalConfig, load_run_config
     from ninjarl.train.ppo import default_run_dir
 
     try:
@@ -735,14 +739,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             _check_s3(args)
             resume(args.resume, args.timesteps, preflight=_preflight(args), device=args.device)
             return _upload(args, args.resume)
-        settings = dict(
-            arch=args.arch, levels=args.levels, timesteps=args.timesteps, envs=args.envs,
-            seed=args.seed, out=args.out, eval_every=args.eval_every,
-            checkpoint_every=args.checkpoint_every, frame_stack=args.frame_stack, bc=args.bc,
-            videos=args.videos, device=args.device,
-            curriculum=CurriculumConfig() if args.curriculum else None)
-        config = (TrainConfig.load(args.config, **settings) if args.config
-                  else TrainConfig.create(**settings))
+        config = load_run_config(
+            args.config, args.curriculum, arch=args.arch, levels=args.levels,
+            timesteps=args.timesteps, envs=args.envs, seed=args.seed, out=args.out,
+            eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+            frame_stack=args.frame_stack, bc=args.bc, videos=args.videos, device=args.device)
         if args.hierarchical and config.hierarchical is None:     # a file's own settings stay
             config = replace(config, hierarchical=HierarchicalConfig(), env=replace(
                 config.env, observations=config.env.observations + (SUBTASK_KEY,)))
@@ -861,15 +862,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from ninjarl.eval.report import build_report
     from ninjarl.train.compare import plan_trials, run_trials
-    from ninjarl.train.curriculum import CurriculumConfig
 
     out = args.out or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     base = {k: v for k, v in dict(
-        levels=args.levels, timesteps=args.timesteps, envs=args.envs, device=args.device,
-        curriculum=CurriculumConfig() if args.curriculum else None).items() if v is not None}
+        levels=args.levels, timesteps=args.timesteps, envs=args.envs,
+        device=args.device).items() if v is not None}
     try:
         trials = plan_trials(out, base, args.archs or (), args.configs or (), args.seeds,
-                             args.bc)
+                             args.bc, args.curriculum)
         _check_s3(args)
         if args.ray is None:
             statuses = run_trials(trials, args.eval_levels, args.bc_replays)

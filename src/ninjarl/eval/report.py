@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes
+from ..atomic import safe_name, write_bytes
 from ..levels import CATEGORIES
 
 N_RESAMPLES = 2000
@@ -45,10 +45,18 @@ CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
 CURVE_POINTS = 200
 HELDOUT_TAG = "eval/success_rate"
+#: ``eval_sets/<name>/success_rate``: success on a TrainConfig.eval_levels set during training
+EVAL_SETS_PREFIX = "eval_sets/"
+EVAL_SETS_SUFFIX = "/success_rate"
 TRAIN_SUCCESS_PREFIX = "rollout/success_rate/"
 TRAIN_REWARD_TAG = "rollout/ep_rew_mean"
 VIDEO_SUFFIXES = (".mp4", ".gif")
 CURVE_FILES = {"heldout": "curves_heldout.png", "training": "curves_training.png"}
+
+
+def curve_file(key: str) -> str:
+    """The PNG file name of curve ``key`` (``set_<name>``: an ``eval_levels`` set's curve)."""
+    return CURVE_FILES.get(key, f"curves_{key}.png")
 
 
 # --------------------------------------------------------------------------------------------
@@ -782,6 +790,19 @@ def build_blocks(root: Path, out_dir: Path, runs: list[Run], broken: list[Broken
         else:
             blocks.append(Image(f"held-out success ({HELDOUT_TAG}) vs steps", pngs["heldout"],
                                 CURVE_FILES["heldout"]))
+        for tag in sorted({t for r in runs for t in r.curves
+                           if t.startswith(EVAL_SETS_PREFIX) and t.endswith(EVAL_SETS_SUFFIX)}):
+            name = tag[len(EVAL_SETS_PREFIX):-len(EVAL_SETS_SUFFIX)]
+            key = f"set_{safe_name(name)}"
+            pngs[key] = plot_curves(groups, lambda r, tag=tag: r.curves.get(tag),
+                                    f"success on {name} (%)", f"Success on {name} during training",
+                                    percent=True)
+            if pngs[key] is not None:
+                blocks.append(Heading(3, f"Success on {name}"))
+                blocks.append(Para(["Levels the runs never train on, played at each held-out "
+                                    "evaluation (", Code("eval_levels"), ")."]))
+                blocks.append(Image(f"success on {name} ({tag}) vs steps", pngs[key],
+                                    curve_file(key)))
         blocks.append(Heading(3, "Training success"))
         with_success = [r for r in runs if _train_success(r) is not None]
         if with_success:
@@ -856,7 +877,8 @@ def build_blocks(root: Path, out_dir: Path, runs: list[Run], broken: list[Broken
 
 def build_report(root: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write ``report.md``, ``report.html`` (self-contained) and the curve PNGs
-    (``curves_heldout.png``, ``curves_training.png``) for the runs below ``root`` into
+    (``curves_heldout.png``, ``curves_training.png``, ``curves_set_<name>.png`` per
+    ``eval_levels`` set) for the runs below ``root`` into
     ``out_dir`` (default ``root``), each file atomically; returns the path of ``report.md``.
     A curve PNG of a previous report whose data is now absent is removed."""
     root = Path(root)
@@ -864,11 +886,14 @@ def build_report(root: str | Path, out_dir: str | Path | None = None) -> Path:
     runs, broken = load_runs(root)
     out_dir.mkdir(parents=True, exist_ok=True)
     blocks, pngs = build_blocks(root, out_dir, runs, broken)
-    for key, filename in CURVE_FILES.items():
+    for stale in out_dir.glob(curve_file("set_*")):
+        if pngs.get(stale.stem[len("curves_"):]) is None:
+            stale.unlink()
+    for key in CURVE_FILES.keys() | pngs.keys():
         if pngs.get(key) is not None:
-            write_bytes(out_dir / filename, pngs[key])
+            write_bytes(out_dir / curve_file(key), pngs[key])
         else:
-            (out_dir / filename).unlink(missing_ok=True)
+            (out_dir / curve_file(key)).unlink(missing_ok=True)
     write_bytes(out_dir / "report.html",
                 render_html(blocks, f"Run comparison: {root.name or root}").encode("utf-8"))
     return write_bytes(out_dir / "report.md", render_markdown(blocks).encode("utf-8"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..atomic import current_dir, safe_name, write_json
 from ..eval.run import level_set_name, run_evaluation
-from .config import TrainConfig
+from .config import TrainConfig, load_run_config
 from .ppo import CHECKPOINT_DIR, FINAL_DIR, load_agent, resume, train
 
 BC_CHOICES = ("off", "on", "both")
@@ -43,10 +43,12 @@ class Trial:
 
 def plan_trials(out: str | Path, base: dict, archs: Sequence[str] = (),
                 configs: Sequence[str | Path] = (), seeds: int = 1,
-                bc: str = "off") -> list[Trial]:
+                bc: str = "off", curriculum: bool = False) -> list[Trial]:
     """Every (row, bc, seed) trial: rows are ``archs`` or config files; ``base`` holds the
-    settings given for all (levels, timesteps, envs, curriculum, ...), which replace a config
-    file's. Labels and directories are unique."""
+    settings given for all (levels, timesteps, envs, ...), which replace a config file's.
+    ``curriculum``: every trial uses a curriculum, as ``ninjarl train --curriculum`` does
+    (:func:`~ninjarl.train.config.load_run_config`: an architecture row is the curriculum
+    recipe with that architecture). Labels and directories are unique."""
     if bool(archs) == bool(configs):
         raise ValueError("compare: give --archs or --configs (one of them)")
     if bc not in BC_CHOICES:
@@ -55,10 +57,11 @@ def plan_trials(out: str | Path, base: dict, archs: Sequence[str] = (),
         raise ValueError(f"compare: --seeds must be >= 1, got {seeds}")
     rows: list[tuple[str, Callable[..., TrainConfig], str | None]] = []
     for arch in archs:
-        rows.append((arch, lambda arch=arch, **s: TrainConfig.create(arch=arch, **s), None))
+        rows.append((arch, lambda arch=arch, **s: load_run_config(None, curriculum, arch=arch,
+                                                                   **s), None))
     for path in configs:
-        rows.append((Path(path).stem, lambda path=path, **s: TrainConfig.load(path, **s),
-                     str(path)))
+        rows.append((Path(path).stem,
+                     lambda path=path, **s: load_run_config(path, curriculum, **s), str(path)))
     labels = [label for label, _, _ in rows]
     if len(set(labels)) != len(labels):
         raise ValueError(f"compare: two rows have the same name: {labels}")

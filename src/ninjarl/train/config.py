@@ -5,6 +5,7 @@ can be re-created from that file alone (``TrainConfig.from_dict``).
 """
 from __future__ import annotations
 
+import importlib.resources
 import json
 import math
 import types
@@ -117,7 +118,10 @@ class TrainConfig:
     torch sees one, else the CPU; ``cpu``; ``cuda[:N]``); environments always run on the CPU.
     ``mirror`` adds the left-right mirror image of every training level to the training
     levels (augmentation: twice the layouts, and no side the agent can learn to prefer); the
-    held-out levels stay as they are. ``env`` may be left out or given as a dict of settings:
+    held-out levels stay as they are. ``eval_levels``: level sets (specs as for ``ninjarl
+    eval``, e.g. ``official``) also played at every held-out evaluation, their success logged
+    to TensorBoard as ``eval_sets/<name>/success_rate``: a learning curve on levels the run
+    never trains on. ``env`` may be left out or given as a dict of settings:
     observation keys and discount then come from ``arch`` and ``ppo.gamma``.
     """
     arch: str = "vision_free"
@@ -135,6 +139,7 @@ class TrainConfig:
     videos: int = 0
     net_arch: tuple[int, ...] = ()
     mirror: bool = False
+    eval_levels: tuple[str, ...] = ()
     ppo: PPOConfig = field(default_factory=PPOConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
@@ -153,6 +158,7 @@ class TrainConfig:
         except ValueError as e:
             raise ValueError(f"TrainConfig.{e}") from None
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
+        object.__setattr__(self, "eval_levels", tuple(self.eval_levels))
         if any(not isinstance(n, int) or n < 1 for n in self.net_arch):
             raise ValueError(f"TrainConfig.net_arch must be layer sizes >= 1, got "
                              f"{list(self.net_arch)}")
@@ -254,6 +260,31 @@ class TrainConfig:
     def create(cls, **settings) -> "TrainConfig":
         """A config from top-level settings (None values ignored), e.g. from the CLI."""
         return cls(**_given(settings))
+
+
+def curriculum_recipe_path() -> Path:
+    """The default recipe of ``ninjarl train --curriculum``: the settings that the
+    generalization ablations kept (docs/generalization.md), as a config file."""
+    return Path(str(importlib.resources.files("ninjarl") / "data" / "recipes" / "curriculum.json"))
+
+
+def load_run_config(config_file: str | Path | None, curriculum: bool,
+                    **settings) -> TrainConfig:
+    """A run's settings: defaults < ``config_file`` < ``settings`` (None values ignored).
+
+    With ``curriculum`` the run uses a curriculum: without a config file the whole curriculum
+    recipe (:func:`curriculum_recipe_path`) is the file; a config file keeps its own
+    ``curriculum`` settings, and one without them gets :class:`CurriculumConfig`'s defaults.
+    """
+    if config_file is None and curriculum:
+        config_file = curriculum_recipe_path()
+    if config_file is None:
+        return TrainConfig.create(curriculum=CurriculumConfig() if curriculum else None,
+                                  **settings)
+    config = TrainConfig.load(config_file, **settings)
+    if curriculum and config.curriculum is None:
+        config = TrainConfig.load(config_file, curriculum=CurriculumConfig(), **settings)
+    return config
 
 
 #: size limits, far above any useful run, that keep one allocation (the envs, their stacked

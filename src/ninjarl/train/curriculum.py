@@ -4,7 +4,10 @@ environments through their level sampler and advances through stages as the agen
 Stages are level categories in order (by default ``simplest`` -> ... -> ``exploration``). The
 current stage advances when the success rate over its last ``window`` episodes reaches
 ``threshold`` and at least ``min_episodes`` episodes were played on it. A ``replay_share`` of
-episodes replays a uniformly chosen earlier stage, so earlier skills are not forgotten.
+episodes replays a uniformly chosen earlier stage, so earlier skills are not forgotten; a
+``preview_share`` of the others plays a uniformly chosen later stage, so that no category is
+unseen until the stages before it are mastered, and a stage the agent already masters from its
+previews is passed at once.
 
 Every finished episode is recorded once, under the stage of the level actually played (a
 replayed episode counts for its own, earlier stage, never for the current one). The whole state
@@ -37,12 +40,14 @@ class CurriculumConfig:
     latest episodes its success rate is measured over. ``threshold``: the success rate over that
     window needed to advance. ``min_episodes``: episodes a stage must have been played before it
     can be left. ``replay_share``: probability that an episode replays an earlier stage.
+    ``preview_share``: probability that an episode which does not replay plays a later stage.
     """
     stages: tuple[str, ...] = tuple(CATEGORIES)
     window: int = 200
     threshold: float = 0.8
     min_episodes: int = 200
     replay_share: float = 0.15
+    preview_share: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -54,7 +59,7 @@ class CurriculumConfig:
         for name in ("window", "min_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CurriculumConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("threshold", "replay_share"):
+        for name in ("threshold", "replay_share", "preview_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"CurriculumConfig.{name} must be in [0, 1], "
                                  f"got {getattr(self, name)}")
@@ -119,11 +124,17 @@ class Curriculum:
     def sample(self, env_index: int, rng: np.random.Generator) -> int:
         """Level sampler of the environment: the index of the level for ``env_index``'s next
         episode. With probability ``replay_share`` (from stage 1 on) a uniformly chosen earlier
-        stage is replayed, otherwise the current stage; then a uniform level of that stage. All
-        randomness comes from ``rng``, so samples are reproducible given its state."""
+        stage is replayed, else with probability ``preview_share`` (before the last stage) a
+        uniformly chosen later stage is played, otherwise the current stage; then a uniform
+        level of that stage. All randomness comes from ``rng``, so samples are reproducible
+        given its state (and with ``preview_share`` 0 it draws what it drew before previews
+        existed)."""
         stage = self._stage
         if stage > 0 and rng.random() < self.config.replay_share:
             stage = int(rng.integers(stage))
+        elif (self.config.preview_share > 0 and not self.is_last_stage
+              and rng.random() < self.config.preview_share):
+            stage = int(rng.integers(stage + 1, len(self.config.stages)))
         levels = self.stage_levels[stage]
         return int(levels[rng.integers(len(levels))])
 
@@ -131,8 +142,9 @@ class Curriculum:
 
     def record(self, level_index: int, success: bool) -> bool:
         """Count one finished episode on ``level_index``, under the stage of that level, then
-        advance if the current stage meets the threshold over its window and has at least
-        ``min_episodes`` episodes. Returns True when the stage advanced. Episodes on levels of
+        advance while the current stage meets the threshold over its window and has at least
+        ``min_episodes`` episodes (a previewed stage may already meet them: it is passed at
+        once). Returns True when the stage advanced. Episodes on levels of
         categories that are not stages are not counted."""
         if not 0 <= level_index < len(self.level_stage):
             raise IndexError(f"level index {level_index} out of range "
@@ -145,12 +157,12 @@ class Curriculum:
         return self._maybe_advance()
 
     def _maybe_advance(self) -> bool:
-        s = self._stage
-        if (self.is_last_stage or self.episodes[s] < self.config.min_episodes
-                or self.success_rate(s) < self.config.threshold):
-            return False
-        self._stage += 1
-        return True
+        advanced = False
+        while not (self.is_last_stage or self.episodes[self._stage] < self.config.min_episodes
+                   or self.success_rate(self._stage) < self.config.threshold):
+            self._stage += 1
+            advanced = True
+        return advanced
 
     def stats(self) -> dict[str, float]:
         """Scalars for TensorBoard: the stage index, each stage's windowed success rate and its

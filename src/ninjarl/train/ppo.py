@@ -22,7 +22,9 @@ from stable_baselines3.common.utils import set_random_seed
 from ..atomic import current_dir, recover_dir, write_json
 from ..env import make_vec_env
 from ..eval import EvalLevel, evaluate
-from ..eval.run import write_evaluation, write_videos
+from ..eval.levels import resolve_spec
+from ..eval.report import EVAL_SETS_PREFIX
+from ..eval.run import evaluate_levels, level_set_name, write_evaluation, write_videos
 from ..eval.video import last_frame
 from ..models import policy_kwargs, resolve_device
 from ..models.hierarchical import SubtaskState
@@ -244,9 +246,12 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
             extra["curriculum"] = curriculum.state_dict()
         save_checkpoint(path, model, config, extra)
 
+    # resolved before training, so that a misspelt level set fails the start, not the end
+    eval_sets = {level_set_name([spec]): resolve_spec(spec) for spec in config.eval_levels}
+
     def held_out() -> dict:
         """Evaluate on the held-out levels, write eval.json (returned) and eval.md, videos,
-        TensorBoard scalars."""
+        TensorBoard scalars; play the ``eval_levels`` sets too (TensorBoard only)."""
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
         document = write_evaluation(out, result, model.num_timesteps,
@@ -261,6 +266,9 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
             model.logger.record("eval/success_rate", result.success_rate)
             for category, rate in result.per_category.items():
                 model.logger.record(f"eval/success_rate/{category}", rate)
+            for name, eval_levels in eval_sets.items():
+                other = evaluate_levels(model, eval_levels, config.env, config.frame_stack)
+                model.logger.record(f"{EVAL_SETS_PREFIX}{name}/success_rate", other.success_rate)
             for path in videos:                  # the poster: a video's last frame
                 model.logger.record(f"eval/video/{path.parent.name}/{path.stem}",
                                     Image(last_frame(path), "HWC"),
