@@ -22,6 +22,7 @@ Too slow for CI (tens of minutes). The machine is shared, so it runs under ``nic
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -153,15 +154,13 @@ def run(name: str, children: int, recheck: bool, without_kills: bool) -> None:
 def report(name: str, target: Target, work: Path, children: int, recheck: bool) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
                NUMBA_CACHE_DIR=str(WORK / "numba-cache"))
-    chosen = target.functions
     if recheck:
-        chosen = [m for m, status in results(work, env, target).items() if status not in KILLED]
-        if not chosen:
-            print(f"== {name}: no surviving mutants to re-check")
-            return
-    subprocess.run(["nice", "-n", "19", sys.executable, "-m", "mutmut", "run",
-                    "--max-children", str(children), *chosen], cwd=work, env=env, check=False)
-    verdicts = results(work, env, target)
+        verdicts = results(work, env, target) | recheck_survivors(name, target, work, env)
+    else:
+        subprocess.run(["nice", "-n", "19", sys.executable, "-m", "mutmut", "run",
+                        "--max-children", str(children), *target.functions],
+                       cwd=work, env=env, check=False)
+        verdicts = results(work, env, target)
     statuses = Counter(verdicts.values())
     killed = sum(statuses[s] for s in KILLED)
     total = len(verdicts)
@@ -172,13 +171,44 @@ def report(name: str, target: Target, work: Path, children: int, recheck: bool) 
             print(f"   not killed: {mutant} ({status})")
 
 
+def recheck_survivors(name: str, target: Target, work: Path, env: dict) -> dict[str, str]:
+    """Each mutant that survived the last run, written into the workspace's source
+    (``mutmut apply``) and tried against this module's tests in tests/test_mutation_kills.py
+    only: the other tests already let it live, so these decide. Verdicts are kept in
+    ``recheck.json`` (a later recheck starts from them)."""
+    saved = work / "recheck.json"
+    verdicts = json.loads(saved.read_text()) if saved.exists() else {}
+    source = work / target.module
+    original = source.read_text()
+    test_env = env | {"PYTHONPATH": str(work / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        for mutant, status in results(work, env, target).items():
+            if status in KILLED or verdicts.get(mutant) == "killed":
+                continue
+            subprocess.run([sys.executable, "-m", "mutmut", "apply", mutant], cwd=work, env=env,
+                           check=True, capture_output=True)
+            tests = subprocess.run(
+                ["nice", "-n", "19", sys.executable, "-m", "pytest", "-q", "-x", "-p",
+                 "no:cacheprovider", KILLS, "-k", f"{name}_"], cwd=work, env=test_env,
+                capture_output=True, text=True)
+            source.write_text(original)
+            # exit 1: a test failed; anything else (0 passed, 5 none selected) lets it live
+            verdicts[mutant] = "killed" if tests.returncode == 1 else status
+            print(f"   {verdicts[mutant]}: {mutant}", flush=True)
+            saved.write_text(json.dumps(verdicts, indent=1))
+    finally:
+        source.write_text(original)
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="default: all of " + ", ".join(MODULES))
     parser.add_argument("--children", type=int, default=2, help="parallel mutant workers")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
     parser.add_argument("--recheck", action="store_true",
-                        help="re-run only the mutants that survived the last run (after adding tests)")
+                        help="try only the mutants that survived the last run, against the "
+                             f"module's tests in {KILLS}")
     parser.add_argument("--without-kills", action="store_true",
                         help=f"leave out {KILLS} (the score before those tests)")
     args = parser.parse_args()
