@@ -189,7 +189,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     threads = config.torch_threads or available_cores()
     torch.set_num_threads(threads)
     set_random_seed(config.seed)
-    levels = resolve_levels(curriculum_levels(config) if config.curriculum else config.levels)
+    level_spec = curriculum_levels(config) if config.curriculum else config.levels
+    levels = resolve_levels(level_spec)
     if config.mirror:
         levels = with_mirror_images(levels)
     if resume and saved_levels is not None:        # None: a checkpoint from before they were kept
@@ -255,7 +256,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
         document = write_evaluation(out, result, model.num_timesteps,
-                                    {"levels": f"held-out split of {config.levels}"})
+                                    {"levels": f"held-out split of {level_spec}"})
         videos = []
         if config.videos:
             held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
@@ -305,6 +306,9 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     log(f"held-out success "
         f"{document['success_rate']:.2%} over {document['episodes']} levels "
         + " ".join(f"{c}: {r:.0%}" for c, r in document["per_category"].items()))
+    log((out / "eval.md").read_text().strip())
+    if config.videos:
+        log(f"videos of won and failed held-out episodes: {out / 'videos'}")
     return document
 
 
