@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ninjarl.env import make_vec_env
-from ninjarl.env.config import GRAPH_KEYS, EnvConfig, RewardConfig, space_keys
+from ninjarl.env.config import GRAPH_KEYS, EnvConfig, RewardConfig, reward_bounds, space_keys
 from ninjarl.eval import EpisodeResult, EvalResult, evaluate, wilson_interval
 from ninjarl.levels import CATEGORIES
 from ninjarl.sim import build_level
@@ -76,6 +76,15 @@ def test_config_a_win_that_only_ties_the_best_death_is_refused():
                                              time_per_frame=-0.5))
     EnvConfig(**tie, reward=RewardConfig(completion=0.75, death=0.0, switch=0.0,
                                          time_per_frame=-0.5))
+
+
+def test_config_a_one_step_episode_has_no_shaping_drift():
+    # max_frames = action_repeat: one step, so no step after the first adds (1 - gamma) * -phi
+    config = EnvConfig(action_repeat=4, max_frames=4, gamma=0.5)
+    worst_win, best_death, best_timeout = reward_bounds(config)
+    assert worst_win == pytest.approx(0.1 + 1.0 - 0.0004)
+    assert best_death == pytest.approx(0.1 - 0.5 - 0.0001)
+    assert best_timeout == pytest.approx(0.1 - 0.0004)
 
 def test_config_space_keys_expand_only_the_graph():
     assert space_keys(("game_state",)) == ("game_state",)
