@@ -4,13 +4,17 @@
     python scripts/mutation.py checkpoint config  # only these
     python scripts/mutation.py --list             # the modules and the tests each one runs
 
+    python scripts/mutation.py config --without-kills   # the score before the kill tests
+    python scripts/mutation.py config --recheck         # survivors vs the kill tests
+
 Needs ``pip install -e '.[mutation]'``. Each module gets its own workspace under
-``.mutation/<name>/`` (git-ignored): a fresh copy of ``src/``, ``tests/`` and ``pyproject.toml``
-with a ``[tool.mutmut]`` table that mutates only that module and runs only the tests that cover
-it, so a run finishes in minutes rather than running the whole suite per mutant. mutmut keeps
-its results there: a re-run tests only the mutants of functions that changed. The score per
-module (killed / all mutants) and the surviving mutants' names are printed at the end;
-``mutmut show NAME`` inside the workspace shows a mutant's diff.
+``.mutation/<name>/`` (git-ignored; moved to ``.mutation/run`` while it runs): the committed
+``src/`` and ``tests/`` (``git archive HEAD``) and ``pyproject.toml`` with a ``[tool.mutmut]``
+table that mutates only that module (or the functions listed) and runs only the tests that
+cover it, so a run takes minutes rather than the whole suite per mutant. mutmut keeps its
+results there: a re-run tries only the mutants of functions that changed. The score per module
+(killed / all mutants) and the mutants not killed are printed at the end; ``mutmut show NAME``
+inside the workspace shows a mutant's diff.
 
 mutmut 3 skips decorated functions, so the numba kernels (``@jit``: the observation and reward
 code, the simulator) are never mutated; the hand-written mutants of ``tests/test_mutants.py``
