@@ -220,7 +220,8 @@ def _curriculum(**settings) -> Curriculum:
 
 
 class _FixedRng:
-    """A generator whose draws are given: ``random()`` returns ``u``, ``integers(n)`` 0."""
+    """A generator whose draws are given: ``random()`` returns ``u``, ``integers`` its lowest
+    value (0 for ``integers(n)``, ``low`` for ``integers(low, high)``)."""
 
     def __init__(self, u: float):
         self.u = u
@@ -228,8 +229,8 @@ class _FixedRng:
     def random(self) -> float:
         return self.u
 
-    def integers(self, n) -> int:
-        return 0
+    def integers(self, low, high=None) -> int:
+        return 0 if high is None else low
 
 
 def _advance_to(curriculum: Curriculum, stage: int) -> None:
@@ -248,6 +249,12 @@ def test_curriculum_replays_an_earlier_stage_from_stage_one_with_probability_rep
     assert c.sample(0, _FixedRng(0.2499)) == 0                  # u < share: replay stage 0
     assert c.sample(0, _FixedRng(0.25)) == 1                    # u >= share: the current stage
 
+
+
+def test_curriculum_previews_a_later_stage_with_probability_preview_share():
+    c = _curriculum(replay_share=0.0, preview_share=0.25)
+    assert c.sample(0, _FixedRng(0.2499)) == 1                  # u < share: the next stage
+    assert c.sample(0, _FixedRng(0.25)) == 0                    # u >= share: the current stage
 
 def test_curriculum_record_names_the_valid_level_range():
     c = _curriculum()
