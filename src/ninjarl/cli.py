@@ -230,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "subtask-conditioned controller, --arch as their shared feature extractor "
                        "(other settings: a config file's \"hierarchical\" object)")
     train.add_argument("--videos", type=_non_negative_int, metavar="K",
-                       help="at each held-out evaluation, write K won and K failed episodes "
-                       "per category as MP4 under OUT/videos/ (default: 0)")
+                       help="at the final held-out evaluation, write K won and K failed "
+                       "episodes per category as MP4 under OUT/videos/ (default: 0)")
     train.add_argument("--no-doctor", action="store_true", dest="no_doctor",
                        help="skip the quick `ninjarl doctor` checks run before the first step")
     _add_s3_arguments(train, "the run directory")

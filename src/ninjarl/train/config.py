@@ -109,7 +109,7 @@ class TrainConfig:
     (transferred strictly, then ``finetune`` settings apply). With ``curriculum`` set, the
     run trains on the levels of all curriculum stages (from the built-in level set, or from
     the dataset directory given as ``levels``) and a curriculum picks each episode's level.
-    ``videos`` > 0 writes that many won and failed episodes per category as MP4 at every
+    ``videos`` > 0 writes that many won and failed episodes per category as MP4 at the final
     held-out evaluation (``OUT/videos/step-<N>/``). ``hierarchical`` (set: a
     :class:`HierarchicalConfig`) trains a hierarchical agent with ``arch`` as its shared
     feature extractor; its envs also compute the ``subtasks`` observation. ``net_arch`` sets

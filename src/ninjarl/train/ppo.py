@@ -250,15 +250,16 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     # resolved before training, so that a misspelt level set fails the start, not the end
     eval_sets = {level_set_name([spec]): resolve_spec(spec) for spec in config.eval_levels}
 
-    def held_out() -> dict:
-        """Evaluate on the held-out levels, write eval.json (returned) and eval.md, videos,
-        TensorBoard scalars; play the ``eval_levels`` sets too (TensorBoard only)."""
+    def held_out(final: bool = False) -> dict:
+        """Evaluate on the held-out levels, write eval.json (returned) and eval.md, TensorBoard
+        scalars, and at the ``final`` evaluation the videos; play the ``eval_levels`` sets too
+        (TensorBoard only)."""
         result = evaluate(model, levels.test, levels.test_categories, config.env,
                           config.frame_stack)
         document = write_evaluation(out, result, model.num_timesteps,
                                     {"levels": f"held-out split of {level_spec}"})
         videos = []
-        if config.videos:
+        if config.videos and final:       # a failed episode's video renders 5,000 frames
             held_out_levels = [EvalLevel(lv.name, category, lv.map_data.raw)
                                for lv, category in zip(levels.test, levels.test_categories)]
             videos = write_videos(out / "videos" / f"step-{model.num_timesteps}", result,
@@ -294,7 +295,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     seconds = time.perf_counter() - start
     save(out / CHECKPOINT_DIR)
     save_checkpoint(out / FINAL_DIR, model, config, with_env_state=False)
-    document = held_out()
+    document = held_out(final=True)
     updates = metrics.update_seconds
     steps_per_s = (model.num_timesteps - start_steps) / max(seconds, 1e-9)
     write_json(out / "train_summary.json", {
