@@ -520,8 +520,9 @@ def test_observations_stay_inside_their_spaces_on_every_category():
     8 envs x 300 seeded random steps (episodes of at most 50 steps, so levels cycle)."""
     from ninjarl.env import NinjaVecEnv
     from ninjarl.env.config import OBSERVATION_KEYS, EnvConfig
+    from ninjarl.levels import CATEGORIES
     from ninjarl.levels.dataset import load_level_source
-    from ninjarl.levels.generators import CATEGORIES, draw_level
+    from ninjarl.levels.generators import draw_level
     from ninjarl.sim.layout import V_LEVEL
 
     levels = [e.map_bytes for group in ("official", "test", "bench")

@@ -8,6 +8,7 @@
   :func:`load_level_source`: train/test datasets of raw map files with JSON manifests
   (see :mod:`.dataset`).
 """
+from .common import CATEGORIES, TIERS, GeneratedLevel
 from .dataset import (
                       Dataset,
                       LevelEntry,
@@ -17,7 +18,7 @@ from .dataset import (
                       load_dataset,
                       load_level_source,
 )
-from .generators import CATEGORIES, GENERATOR_VERSION, LIMITS, TIERS, GeneratedLevel, generate_level
+from .generators import GENERATOR_VERSION, LIMITS, generate_level
 from .solvability import Solvability, check_solvable
 from .styles import OPEN_LIMITS, STYLES
 

@@ -48,7 +48,8 @@ from ninjarl.sim.errors import FormatError
 from ninjarl.sim.replay import MAX_MAP_BYTES, encode_replay, read_at_most
 from ninjarl.workers import worker_pool
 
-from .generators import CATEGORIES, GENERATOR_VERSION, TIERS, category_index, generate_level
+from .common import CATEGORIES, TIERS, category_index
+from .generators import GENERATOR_VERSION, generate_level
 from .styles import check_style
 
 FORMAT = "ninjarl-levels"

@@ -43,13 +43,22 @@ import numpy as np
 
 from ninjarl.sim.mapfile import GRID_H, GRID_W, EntitySpec, write_map
 
-CATEGORIES: tuple[str, ...] = ("simplest", "simpler", "simple", "medium", "complex",
-                               "mine_heavy", "exploration")
-TIERS = {"simplest": 0, "simpler": 1, "simple": 2, "medium": 3, "complex": 4,
-         "mine_heavy": 4, "exploration": 5}
+from .common import (
+    MAX_ATTEMPTS,
+    T_EXIT,
+    T_GOLD,
+    T_LOCKED,
+    T_MINE,
+    T_SWITCH,
+    T_TOGGLE,
+    TIERS,
+    GeneratedLevel,
+    category_index,
+    cell_px,
+)
+
 #: bumped whenever a generator's output changes (recorded in manifests and the default cache)
 GENERATOR_VERSION = 1
-MAX_ATTEMPTS = 200
 
 #: per category: (min, max) of width, height, mines, gold, locked doors, entities
 LIMITS: dict[str, dict[str, tuple[int, int]]] = {
@@ -68,28 +77,6 @@ LIMITS: dict[str, dict[str, tuple[int, int]]] = {
     "exploration": dict(width=(12, 42), height=(5, 23), mines=(0, 0), gold=(0, 4),
                         locked=(0, 0), entities=(2, 6)),
 }
-
-T_MINE, T_GOLD, T_EXIT, T_SWITCH, T_LOCKED, T_TOGGLE = 1, 2, 3, 4, 6, 21
-
-
-def cell_px(c: int) -> int:
-    """Centre (px) of playable cell index c (full-grid cell c + 1)."""
-    return 24 * c + 36
-
-
-@dataclass
-class GeneratedLevel:
-    """One generated level: raw N++ map bytes plus its provenance."""
-
-    map_bytes: bytes
-    category: str
-    seed: int
-    tier: int
-    metadata: dict
-    level_id: str
-    content_hash: str
-    style: str = "classic"
-
 
 @dataclass
 class Canvas:
@@ -706,14 +693,6 @@ def _exploration(d: _Draw, layout: str) -> None:
 
 _DRAW = {"simplest": _simplest, "simpler": _simpler, "simple": _simple, "medium": _medium,
          "complex": _complex, "mine_heavy": _mine_heavy, "exploration": _exploration}
-
-
-def category_index(category: str) -> int:
-    try:
-        return CATEGORIES.index(category)
-    except ValueError:
-        raise ValueError(f"unknown level category {category!r}; "
-                         f"expected one of {', '.join(CATEGORIES)}") from None
 
 
 def draw_level(category: str, seed: int, attempt: int = 0) -> tuple[bytes, dict]:

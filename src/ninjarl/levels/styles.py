@@ -48,7 +48,7 @@ import numpy as np
 
 from ninjarl.sim.mapfile import GRID_H, GRID_W, EntitySpec, write_map
 
-from .generators import (
+from .common import (
     CATEGORIES,
     MAX_ATTEMPTS,
     T_EXIT,
