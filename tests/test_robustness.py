@@ -666,7 +666,27 @@ def test_ctrl_c_in_any_command_is_status_130_and_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == "ninjarl: interrupted"
 
 
-def test_ctrl_c_that_a_library_turns_into_another_error_is_still_status_130(monkeypatch, capsys):
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt in this process, as in a terminal, also where the test run
+    was started as a background job (which inherits SIGINT ignored); restored afterwards."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _with_default_sigint() -> None:
+    """Child processes start with SIGINT's default action, as a command typed in a terminal
+    does, whatever the disposition this test run inherited."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_that_a_library_turns_into_another_error_is_still_status_130(monkeypatch, capsys,
+                                                                             sigint_raises):
     """numba swallows a KeyboardInterrupt raised inside a JIT compilation (a ctypes callback)
     and fails with RuntimeError: a real SIGINT came, so it is still an interrupt."""
     import signal
@@ -779,7 +799,7 @@ def _ctrl_c(argv: list[str], ready, settle: float = 0.3, wait: float = 120):
 
     process = subprocess.Popen([sys.executable, "-m", "ninjarl", *argv],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_with_default_sigint)
     try:
         deadline = time.monotonic() + wait
         while not ready(process.pid) and process.poll() is None and time.monotonic() < deadline:
@@ -993,7 +1013,8 @@ def test_sigint_to_a_training_process_saves_and_exits_130(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "ninjarl", "train", "--levels", "test/simple-walk", "--envs", "2",
          "--timesteps", "100000", "--out", str(out), "--config", str(settings), "--no-doctor"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_with_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("tb_*/events.*")) and time.monotonic() < deadline:
