@@ -283,7 +283,7 @@ def load_run_config(config_file: str | Path | None, curriculum: bool,
                                   **settings)
     config = TrainConfig.load(config_file, **settings)
     if curriculum and config.curriculum is None:
-        config = TrainConfig.load(config_file, curriculum=CurriculumConfig(), **settings)
+        config = replace(config, curriculum=CurriculumConfig())
     return config
 
 
