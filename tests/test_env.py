@@ -73,6 +73,16 @@ def test_only_requested_observations_are_computed():
     assert env.engine._renderer is None and env.engine._graph is None
 
 
+def test_global_view_scale_sets_the_view_size_and_bad_scales_are_refused():
+    env = NinjaEnv(TEST_MAPS, EnvConfig(observations=("global_view",), global_view_scale=12))
+    obs, _ = env.reset(seed=0)
+    assert obs["global_view"].shape == env.observation_space["global_view"].shape == (50, 88, 1)
+    for bad in (5, 0, 6.0, True, "6"):
+        with pytest.raises(ValueError, match=r"EnvConfig.global_view_scale must be one of "
+                                             r"\(1, 2, 3, 4, 6, 8, 12, 24\)"):
+            EnvConfig(global_view_scale=bad)
+
+
 def test_reset_plays_the_requested_level():
     levels = [build_level(p.read_bytes(), p.name) for p in TEST_MAPS]
     spawns = [lv.spawn for lv in levels]

@@ -32,8 +32,7 @@ NAMES = list(ARCHITECTURES)
 
 def make_model(arch_name: str, stack: int = 0, **overrides) -> PPO:
     arch = get_architecture(arch_name)
-    venv = NinjaVecEnv([LEVEL], num_envs=2, config=EnvConfig(observations=arch.observation_keys),
-                       seed=0)
+    venv = NinjaVecEnv([LEVEL], num_envs=2, config=arch.env_config(), seed=0)
     if stack:
         venv = FrameStackVecEnv(venv, ["player_frame", "game_state"], stack)
     return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(arch, **overrides),
@@ -83,6 +82,14 @@ def test_policy_kwargs():
     kw = policy_kwargs(ARCHITECTURES["gcn"], graph_hidden=16, net_arch=(32,), ortho_init=False)
     assert kw["features_extractor_kwargs"] == {"architecture": "gcn", "graph_hidden": 16}
     assert kw["net_arch"] == {"pi": [32], "vf": [32]} and kw["ortho_init"] is False
+
+
+def test_a_global_view_at_another_scale_than_the_architectures_is_refused():
+    arch = ARCHITECTURES["mlp_fast"]
+    venv = NinjaVecEnv([LEVEL], num_envs=1, config=arch.env_config(global_view_scale=6))
+    with pytest.raises(ValueError, match=r"'mlp_fast' reads the global view at scale 12 "
+                                         r"\(50x88\), the observation space's is 100x176"):
+        NinjaExtractor(venv.observation_space, arch)
 
 
 def test_missing_and_unused_keys():

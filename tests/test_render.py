@@ -18,6 +18,7 @@ from ninjarl.draw import (
     render_grey,
     render_player_frames,
     render_rgb,
+    small_shape,
     stack_static_layers,
     static_layers,
     write_png,
@@ -417,6 +418,33 @@ def test_global_view_shape_tiles_and_ninja_at_one_sixth_scale():
     mask = np.ones((100, 176), bool)
     mask[500 // 6 - 3:500 // 6 + 4, 100 // 6 - 3:100 // 6 + 4] = False
     np.testing.assert_array_equal(g[0][mask], small[0][mask])
+
+
+def test_global_view_at_one_twelfth_scale_is_the_block_mean_with_entities_and_ninja_on_top():
+    # a full tile, a 45-degree slope, a mine and the ninja; every other pixel must be the
+    # rounded mean of its 12x12 block of the full picture, computed here with plain numpy
+    mine = EntitySpec(1, 600, 204, 0, 0)
+    level = make_level({(10, 5): 1, (12, 5): 6}, entities=[mine], spawn=(360, 300))
+    full, small = static_layers(level, small_scale=12)
+    assert small_shape(12) == (50, 88) and small.shape == (50, 88)
+    blocks = full.astype(np.int64).reshape(50, 12, 88, 12).sum(axis=(1, 3))
+    np.testing.assert_array_equal(small, (blocks + 72) // 144)
+    assert (small[12:14, 22:24] == WALL).all()            # tile (10, 5): world x 264.., y 144..
+    assert small[12, 26] == WALL and small[13, 27] == EMPTY   # the slope at world x 312..
+    assert EMPTY < small[12, 27] < WALL                   # a block on its diagonal
+    batch = BatchSimulator([level], np.zeros(1, np.int64))
+    place(batch, 0, 100.0, 500.0)
+    out = np.full((1, 50, 88, 1), 7, np.uint8)
+    render_global_views(small[None], batch.bank, batch.state, out)
+    g = out[0, :, :, 0]
+    assert g[500 // 12, 100 // 12] == NINJA
+    assert g[204 // 12, 600 // 12] == MINE_DEADLY
+    drawn = np.zeros((50, 88), bool)
+    drawn[500 // 12 - 1:500 // 12 + 2, 100 // 12 - 1:100 // 12 + 2] = True
+    drawn[204 // 12 - 1:204 // 12 + 2, 600 // 12 - 1:600 // 12 + 2] = True
+    np.testing.assert_array_equal(g[~drawn], small[~drawn])
+    with pytest.raises(ValueError, match="must divide the 24-px cell, got 5"):
+        static_layers(level, small_scale=5)
 
 
 def test_every_entity_type_is_visible_in_the_global_view():

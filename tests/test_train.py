@@ -113,6 +113,10 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path):
     with pytest.raises(ValueError, match=r"env.observations \['game_state', 'reachability'\] "
                                          r"disagree with architecture 'mlp_baseline'.*player_frame"):
         TrainConfig(arch="mlp_baseline", env=EnvConfig())
+    assert TrainConfig(arch="mlp_fast").env.global_view_scale == 12    # the architecture's
+    with pytest.raises(ValueError, match=r"env.global_view_scale \(6\) disagrees with "
+                                         r"architecture 'mlp_fast'.*scale 12"):
+        TrainConfig(arch="mlp_fast", env={"global_view_scale": 6})
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"ppo": {"lr": 1}}))
     with pytest.raises(ValueError, match="lr"):

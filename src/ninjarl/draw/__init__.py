@@ -18,11 +18,12 @@ from .raster import (
     render_global_views,
     render_grey,
     render_player_frames,
+    small_shape,
     stack_static_layers,
     static_layers,
 )
 
 __all__ = ["PALETTE", "PALETTE_TABLE", "RGB_LUT", "contact_sheet", "encode_png",
            "global_views_kernel", "level_image", "player_frames_kernel", "render_global_views",
-           "render_grey", "render_player_frames", "render_rgb", "stack_static_layers",
+           "render_grey", "render_player_frames", "render_rgb", "small_shape", "stack_static_layers",
            "static_layers", "thumbnail", "write_png"]

@@ -3,9 +3,11 @@
 Two layers of work, from slow to hot:
 
 * :func:`static_layers` rasterises a level's tiles once (vectorised numpy, a few ms): a
-  1-px-per-world-pixel picture ``full`` [600, 1056] and a 6x reduced one ``small`` [100, 176]
-  (block **mean** of the 6x6 world pixels, rounded; 24-px cells map to exact 4x4 blocks, so a
-  full tile stays exactly :data:`WALL`, while slopes and arcs get intermediate greys).
+  1-px-per-world-pixel picture ``full`` [600, 1056] and a reduced one ``small``, by default
+  6x [100, 176] (block **mean** of the 6x6 world pixels, rounded; 24-px cells map to exact 4x4
+  blocks, so a full tile stays exactly :data:`WALL`, while slopes and arcs get intermediate
+  greys). Any scale that divides the 24-px cell works the same way (12: [50, 88], 2x2 pixels
+  per cell).
 * :func:`render_player_frames` and :func:`render_global_views` render a whole batch (or the
   envs ``ids``) per step: they check their arguments (cheap, once per batch; the compiled
   kernels index without bounds checks) and run :func:`player_frames_kernel` /
@@ -20,7 +22,7 @@ Two layers of work, from slow to hot:
 
 Conventions (all pictures): row index = world y (growing downward), column index = world x.
 A picture pixel is "inside" a shape when its *centre* is. At scale ``s`` (1 for the player view
-and ``full``, 6 for the global view) picture pixel (r, c) has its centre at world
+and ``full``, 6 by default for the global view) picture pixel (r, c) has its centre at world
 ``(ox + (c + 0.5) * s, oy + (r + 0.5) * s)``, where (ox, oy) is the world position of the
 picture's top-left corner.
 
@@ -126,25 +128,35 @@ def _tile_templates() -> np.ndarray:
 _TEMPLATES = _tile_templates()
 
 
-def static_layers(level) -> tuple[np.ndarray, np.ndarray]:
+def small_shape(scale: int) -> tuple[int, int]:
+    """(height, width) of the global view at ``scale`` world pixels per pixel, a divisor of
+    the 24-px cell (6: (100, 176); 12: (50, 88))."""
+    if not (isinstance(scale, (int, np.integer)) and 1 <= scale <= CELL and CELL % scale == 0):
+        raise ValueError(f"global view scale must divide the {CELL}-px cell, got {scale!r}")
+    return WORLD_H // int(scale), WORLD_W // int(scale)
+
+
+def static_layers(level, small_scale: int = SMALL_SCALE) -> tuple[np.ndarray, np.ndarray]:
     """The tiles of `level` (a :class:`~ninjarl.sim.level.Level`, or a uint8 [44, 25] tile grid
     indexed [cx, cy]) as pictures: ``full`` uint8 [600, 1056] (1 px per world pixel) and
-    ``small`` uint8 [100, 176], the rounded mean of each 6x6 block of ``full``."""
+    ``small`` uint8 :func:`small_shape` (``small_scale``), the rounded mean of each
+    ``small_scale`` x ``small_scale`` block of ``full``."""
+    small_h, small_w = small_shape(small_scale)
     tiles = np.asarray(getattr(level, "tiles", level))
     if tiles.shape != (WORLD_W // CELL, WORLD_H // CELL):
         raise ValueError(f"tile grid must have shape (44, 25), got {tiles.shape}")
     pics = _TEMPLATES[tiles.T.astype(np.intp)]            # [25, 44, 24(y), 24(x)]
     full = np.ascontiguousarray(pics.transpose(0, 2, 1, 3).reshape(WORLD_H, WORLD_W))
-    s = SMALL_SCALE
-    sums = full.reshape(SMALL_H, s, SMALL_W, s).sum(axis=(1, 3), dtype=np.uint32)
+    s = int(small_scale)
+    sums = full.reshape(small_h, s, small_w, s).sum(axis=(1, 3), dtype=np.uint32)
     small = ((sums + (s * s) // 2) // (s * s)).astype(np.uint8)
     return full, small
 
 
-def stack_static_layers(levels) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`static_layers` of several levels stacked: ([L, 600, 1056], [L, 100, 176]), in the
-    order of the simulator's bank (``BatchSimulator.levels``)."""
-    pairs = [static_layers(lv) for lv in levels]
+def stack_static_layers(levels, small_scale: int = SMALL_SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`static_layers` of several levels stacked: ([L, 600, 1056], [L, *small_shape]), in
+    the order of the simulator's bank (``BatchSimulator.levels``)."""
+    pairs = [static_layers(lv, small_scale) for lv in levels]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
@@ -408,7 +420,7 @@ def global_views_kernel(static_small, bank, st, ids, out):
         sbase = np.uint64(st.env_i[n, V_LEVEL]) * size
         for i in range(size):
             flat[base + i] = fs[sbase + i]
-        _draw_dynamic(bank, st, n, flat, base, h, w, 0.0, 0.0, float(SMALL_SCALE))
+        _draw_dynamic(bank, st, n, flat, base, h, w, 0.0, 0.0, float(WORLD_W // w))
 
 
 def _check(static, layer_shape, bank, st, args, view_shape, name):
@@ -469,12 +481,20 @@ def render_player_frames(static_full, bank, st, *ids_out) -> None:
     player_frames_kernel(static_full, bank, st, ids, out)
 
 
+#: the global view's height at each scale :func:`small_shape` accepts (one scale per height)
+_SMALL_HEIGHTS = tuple(WORLD_H // s for s in range(1, CELL + 1) if CELL % s == 0)
+
+
 def render_global_views(static_small, bank, st, *ids_out) -> None:
-    """Whole-level views at 1/6 scale: ``render_global_views(static_small, bank, st, [ids,]
-    out)``, `static_small` uint8 [L, 100, 176], `out` uint8 [N, 100, 176, 1]; `ids` as in
-    :func:`render_player_frames`. The static small layer, then entities and the ninja, each at
-    least one pixel."""
-    ids, out = _check(static_small, (SMALL_H, SMALL_W), bank, st, ids_out, (SMALL_H, SMALL_W),
+    """Whole-level views: ``render_global_views(static_small, bank, st, [ids,] out)``,
+    `static_small` uint8 [L, h, w] (:func:`static_layers`' ``small`` at some scale, by default
+    [L, 100, 176] at 1/6), `out` uint8 [N, h, w, 1]; `ids` as in :func:`render_player_frames`.
+    The static small layer, then entities and the ninja, each at least one pixel."""
+    layer_shape = (SMALL_H, SMALL_W)
+    if (isinstance(static_small, np.ndarray) and static_small.ndim == 3
+            and static_small.shape[1] in _SMALL_HEIGHTS):
+        layer_shape = small_shape(WORLD_H // static_small.shape[1])
+    ids, out = _check(static_small, layer_shape, bank, st, ids_out, layer_shape,
                       "render_global_views")
     global_views_kernel(static_small, bank, st, ids, out)
 
@@ -523,6 +543,6 @@ def render_grey(level, bank, st, n: int, static_full: np.ndarray | None = None) 
     return out[0, :, :, 0]
 
 
-__all__ = ["CELL", "SMALL_H", "SMALL_SCALE", "SMALL_W", "VIEW", "VIEW_HALF", "WORLD_H", "WORLD_W",
+__all__ = ["CELL", "SMALL_H", "SMALL_SCALE", "SMALL_W", "small_shape", "VIEW", "VIEW_HALF", "WORLD_H", "WORLD_W",
            "global_views_kernel", "player_frames_kernel", "render_global_views", "render_grey",
            "render_player_frames", "stack_static_layers", "static_layers"]

@@ -18,6 +18,9 @@ OBSERVATION_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph", SUBTASK_KEY)
 GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "graph_edge_mask",
               "graph_edge_features")
 STATE_OBSERVATIONS = ("game_state", "reachability")
+#: world pixels per global_view pixel that EnvConfig accepts: the divisors of the 24-px cell,
+#: so that every cell covers whole pixels (6: 100x176, 4x4 pixels per cell; 12: 50x88, 2x2)
+GLOBAL_VIEW_SCALES = (1, 2, 3, 4, 6, 8, 12, 24)
 #: most environments one engine runs: far above any useful batch, and a limit on what a typo
 #: (``--envs 1000000000``) can ask to allocate
 MAX_ENVS = 65_536
@@ -69,13 +72,16 @@ class EnvConfig:
     frames (83 s of game time, 1,250 steps), 2.7x the longest of the 130 human replays
     (1,848 frames). ``stuck_frames`` (0 = off) truncates an episode once the ninja has stayed
     within ``stuck_radius`` px for that many frames. ``gamma`` is the discount of the shaping
-    term and must equal the learner's discount.
+    term and must equal the learner's discount. ``global_view_scale`` is the number of world
+    pixels per pixel of ``global_view`` (:data:`GLOBAL_VIEW_SCALES`): the view is
+    (600 / scale, 1056 / scale, 1), each pixel the mean grey of its block.
     """
     observations: tuple[str, ...] = STATE_OBSERVATIONS
     action_repeat: int = 4
     max_frames: int = 5000
     stuck_frames: int = 0
     stuck_radius: float = 24.0
+    global_view_scale: int = 6
     gamma: float = 0.99
     reward: RewardConfig = field(default_factory=RewardConfig)
 
@@ -92,6 +98,10 @@ class EnvConfig:
                              f"step of {self.action_repeat} frames")
         if self.stuck_frames < 0:
             raise ValueError(f"EnvConfig.stuck_frames must be >= 0, got {self.stuck_frames}")
+        scale = self.global_view_scale
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale not in GLOBAL_VIEW_SCALES:
+            raise ValueError(f"EnvConfig.global_view_scale must be one of {GLOBAL_VIEW_SCALES} "
+                             f"(world pixels per pixel), got {self.global_view_scale!r}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"EnvConfig.gamma must be in (0, 1], got {self.gamma}")
         if self.reward.completion <= 0 or self.reward.switch < 0 or self.reward.death > 0:

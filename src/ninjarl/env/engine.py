@@ -16,7 +16,15 @@ import numpy as np
 from ..nav import analyze_level, build_graph, graph_spec, objective_feature_index, stack_navs
 from ..nav.graph import EXIT_DIST_FEATURE
 from ..sim import BatchSimulator, LevelSource, load_level
-from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH
+from ..sim.constants import (
+    DEATH_CAUSES,
+    ST_CELEBRATING,
+    ST_DEAD,
+    ST_DYING,
+    T_EXIT_SWITCH,
+    WORLD_H,
+    WORLD_W,
+)
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
 from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig
@@ -41,10 +49,12 @@ def uniform_sampler(env_index: int, rng: np.random.Generator, n_levels: int) -> 
 
 def observation_shapes(config: EnvConfig) -> dict[str, tuple[tuple[int, ...], np.dtype, float, float]]:
     """key -> (shape, dtype, low, high) of one environment's observation under ``config``
-    (known without building an engine: the shapes depend on the observation keys only)."""
+    (known without building an engine: the shapes depend on the observation keys and the
+    global view's scale only)."""
+    view_h, view_w = WORLD_H // config.global_view_scale, WORLD_W // config.global_view_scale
     shapes = {
         "player_frame": ((84, 84, 1), np.uint8, 0, 255),
-        "global_view": ((100, 176, 1), np.uint8, 0, 255),
+        "global_view": ((view_h, view_w, 1), np.uint8, 0, 255),
         "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
         "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
         "surroundings": ((SURROUNDINGS_SIZE,), np.float32, -1.0, 1.0),
@@ -116,7 +126,8 @@ class Engine:
         self._renderer = None
         if any(k in config.observations for k in ("player_frame", "global_view")):
             from ninjarl.draw import raster
-            layers = [raster.static_layers(level) for level in self.levels]
+            layers = [raster.static_layers(level, config.global_view_scale)
+                      for level in self.levels]
             self._renderer = raster
             self._static_full = np.stack([full for full, _ in layers])
             self._static_small = np.stack([small for _, small in layers])

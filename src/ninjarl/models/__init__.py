@@ -3,11 +3,11 @@
 ::
 
     from stable_baselines3 import PPO
-    from ninjarl.env import EnvConfig, NinjaVecEnv
+    from ninjarl.env import NinjaVecEnv
     from ninjarl.models import get_architecture, policy_kwargs
 
     arch = get_architecture("vision_free")
-    venv = NinjaVecEnv(levels, num_envs=64, config=EnvConfig(observations=arch.observation_keys))
+    venv = NinjaVecEnv(levels, num_envs=64, config=arch.env_config())
     model = PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(arch))
 
 Architectures (:data:`ARCHITECTURES`): ``mlp_baseline``, ``mlp_fast``, ``vision_free``,

@@ -29,6 +29,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from ..env.config import GRAPH_KEYS, IMAGE_KEYS, VECTOR_KEYS
+from ..sim.constants import WORLD_H, WORLD_W
 from .graph import GraphEncoder
 from .normalization import RunningNorm
 from .registry import Architecture, ConvSpec, get_architecture
@@ -148,6 +149,19 @@ class GraphBranch(nn.Module):
         return self.encoder({key: obs[key] for key in GRAPH_KEYS})
 
 
+def _check_global_view_scale(space: spaces.Box, arch: Architecture) -> None:
+    """Refuse a global view drawn at another scale than the architecture's: its CNN would run
+    on it, with patches covering other areas of the level than the ones it was designed for."""
+    expected = (WORLD_H // arch.global_view_scale, WORLD_W // arch.global_view_scale)
+    height_width = space.shape[:2] if not is_image_space_channels_first(space) else space.shape[1:]
+    if tuple(height_width) != expected:
+        raise ValueError(
+            f"architecture {arch.name!r} reads the global view at scale {arch.global_view_scale} "
+            f"({expected[0]}x{expected[1]}), the observation space's is "
+            f"{height_width[0]}x{height_width[1]}; build the env with "
+            f"EnvConfig(global_view_scale={arch.global_view_scale})")
+
+
 class NinjaExtractor(BaseFeaturesExtractor):
     """Features extractor for ``PPO("MultiInputPolicy", ...)``; see the module docstring.
 
@@ -173,6 +187,9 @@ class NinjaExtractor(BaseFeaturesExtractor):
                 f"architecture {arch.name!r} needs observation keys {missing}, missing from the "
                 f"observation space {list(observation_space.spaces)}; build the env with "
                 f"EnvConfig(observations={arch.observation_keys})")
+
+        if "global_view" in arch.observation_keys:
+            _check_global_view_scale(observation_space["global_view"], arch)
 
         branches: dict[str, nn.Module] = {}
         for key in arch.observation_keys:

@@ -6,14 +6,14 @@ branch per observation key and concatenates their outputs (concatenation fusion)
 SB3's separate policy and value MLPs (``net_arch``).
 
 ``observation_keys`` are :class:`~ninjarl.env.EnvConfig` observation names, so
-``EnvConfig(observations=arch.observation_keys)`` computes exactly what the network reads;
+``arch.env_config()`` computes exactly what the network reads;
 ``"graph"`` stands for the five padded ``graph_*`` arrays (:func:`space_keys`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..env.config import OBSERVATION_KEYS, space_keys
+from ..env.config import GLOBAL_VIEW_SCALES, OBSERVATION_KEYS, EnvConfig, space_keys
 from .graph import CONVS
 
 #: An image CNN: (out_channels, kernel, stride, padding) per conv layer, each followed by ReLU.
@@ -23,12 +23,18 @@ ConvSpec = tuple[tuple[int, int, int, int], ...]
 #: views): 84x84 -> 20 -> 9 -> 7 (x32 channels); 100x176 -> 24x43 -> 11x20 -> 5x9.
 NATURE_PLAYER_CNN: ConvSpec = ((16, 8, 4, 0), (32, 4, 2, 0), (32, 3, 1, 0))
 NATURE_GLOBAL_CNN: ConvSpec = ((16, 8, 4, 0), (32, 4, 2, 0), (32, 3, 2, 0))
-#: Lean CNNs (~1.0 MFLOP per sample for both views, 10x fewer): the first layer cuts the view
-#: into non-overlapping patches (6x6 px of the 1-px player view: a quarter cell; 8x8 px of the
-#: 1/6-scale global view: 2x2 cells), so that the one layer after it works on a coarse grid.
-#: 84x84 -> 14x14 -> 7x7 (x16); 100x176 -> 12x22 -> 5x10 (x16).
-LEAN_PLAYER_CNN: ConvSpec = ((8, 6, 6, 0), (16, 3, 2, 1))
-LEAN_GLOBAL_CNN: ConvSpec = ((8, 8, 8, 0), (16, 3, 2, 0))
+#: Lean CNNs (0.45 MFLOP per sample for the whole mlp_fast policy, 23x fewer than mlp_baseline):
+#: the first layer cuts the view into non-overlapping patches (6x6 px of the 1-px player view: a
+#: quarter cell; 4x4 px of the 1/12-scale global view: 2x2 cells), and a second patch layer
+#: (2x2, stride 2) merges neighbouring patches; on a CPU both cost less than one overlapping
+#: 3x3 layer, whose weight gradient is slow at so few channels (docs/image_architectures.md).
+#: 84x84 -> 14x14 -> 7x7 (x8); 50x88 -> 12x22 -> 6x11 (x8).
+LEAN_PLAYER_CNN: ConvSpec = ((8, 6, 6, 0), (8, 2, 2, 0))
+LEAN_GLOBAL_CNN: ConvSpec = ((8, 4, 4, 0), (8, 2, 2, 0))
+#: the global view's scale of the lean architectures: 2x2 pixels per cell, each the mean of a
+#: 12x12-px block (the quarter-cell resolution at which tiles are defined), a quarter of the
+#: default view's pixels
+LEAN_GLOBAL_VIEW_SCALE = 12
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Architecture:
       ``graph_heads`` (attention only), ``graph_features`` (pooled output width).
     * ``norm_clip``: clip of the running-normalised vector inputs.
     * ``net_arch``: hidden layers of both the policy and the value head (not shared).
+    * ``global_view_scale``: world pixels per pixel of the global view the architecture reads
+      (the env's :attr:`~ninjarl.env.EnvConfig.global_view_scale`; 6: 100x176, 12: 50x88).
     """
     name: str
     observation_keys: tuple[str, ...]
@@ -60,6 +68,7 @@ class Architecture:
     graph_features: int = 128
     norm_clip: float = 5.0
     net_arch: tuple[int, ...] = (64, 64)
+    global_view_scale: int = 6
 
     def __post_init__(self):
         for name in ("observation_keys", "state_hidden", "reach_hidden", "surroundings_hidden",
@@ -77,6 +86,9 @@ class Architecture:
         if unknown or not self.observation_keys:
             raise ValueError(f"Architecture {self.name!r}: unknown or empty observation keys "
                              f"{unknown or '()'}; choose from {OBSERVATION_KEYS}")
+        if self.global_view_scale not in GLOBAL_VIEW_SCALES:
+            raise ValueError(f"Architecture {self.name!r}: global_view_scale must be one of "
+                             f"{GLOBAL_VIEW_SCALES}, got {self.global_view_scale!r}")
         if self.graph_conv not in CONVS:
             raise ValueError(f"Architecture {self.name!r}: graph_conv must be one of {CONVS}")
 
@@ -84,6 +96,13 @@ class Architecture:
     def space_keys(self) -> tuple[str, ...]:
         """The observation-space keys the network reads (``"graph"`` expanded)."""
         return space_keys(self.observation_keys)
+
+    def env_config(self, **settings) -> EnvConfig:
+        """The :class:`~ninjarl.env.EnvConfig` whose observations this architecture reads (its
+        observation keys, its global view scale); ``settings`` set other fields (or replace
+        these)."""
+        return EnvConfig(**{"observations": self.observation_keys,
+                            "global_view_scale": self.global_view_scale, **settings})
 
     def sizes(self) -> dict:
         """Every field except name, observation_keys and description."""
@@ -98,8 +117,10 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
         "concatenated"),
     Architecture(
         "mlp_fast", ("player_frame", "global_view", "game_state", "reachability"),
-        "mlp_baseline's inputs through lean patch CNNs (10x fewer FLOPs), concatenated",
-        player_cnn=LEAN_PLAYER_CNN, global_cnn=LEAN_GLOBAL_CNN),
+        "mlp_baseline's inputs through lean patch CNNs, the global view at 1/12 scale "
+        "(23x fewer FLOPs), concatenated",
+        player_cnn=LEAN_PLAYER_CNN, global_cnn=LEAN_GLOBAL_CNN, cnn_features=64,
+        global_view_scale=LEAN_GLOBAL_VIEW_SCALE),
     Architecture(
         "vision_free", ("game_state", "reachability"),
         "MLPs on game_state and reachability only (small and fast)"),
@@ -113,7 +134,7 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
     Architecture(
         "local_view_fast", ("player_frame", "game_state"),
         "local_view's inputs through the lean patch CNN on player_frame",
-        player_cnn=LEAN_PLAYER_CNN),
+        player_cnn=LEAN_PLAYER_CNN, cnn_features=64),
     Architecture(
         "gcn", ("graph", "game_state", "reachability"),
         "graph encoder with masked mean aggregation + MLPs on game_state and reachability",

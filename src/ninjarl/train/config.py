@@ -184,11 +184,13 @@ class TrainConfig:
 
     def _reconciled_env(self) -> EnvConfig:
         """The one place where the env settings meet the rest of the run: what the
-        architecture (observation keys) and PPO (discount, also the shaping discount) decide is
-        filled in where ``env`` leaves it out, and where ``env`` states it, it must agree."""
-        keys = get_architecture(self.arch).observation_keys
-        decided = {"observations": keys + ((SUBTASK_KEY,) if self.hierarchical else ()),
-                   "gamma": self.ppo.gamma}
+        architecture (observation keys, global view scale) and PPO (discount, also the shaping
+        discount) decide is filled in where ``env`` leaves it out, and where ``env`` states it,
+        it must agree."""
+        arch = get_architecture(self.arch)
+        decided = {"observations": arch.observation_keys + ((SUBTASK_KEY,) if self.hierarchical
+                                                            else ()),
+                   "global_view_scale": arch.global_view_scale, "gamma": self.ppo.gamma}
         env = self.env
         if env is None or isinstance(env, dict):
             env = EnvConfig.from_dict({**decided, **(env or {})})
@@ -198,6 +200,11 @@ class TrainConfig:
                              f"{' (hierarchical)' if self.hierarchical else ''}, which reads "
                              f"{list(decided['observations'])}; leave env.observations out "
                              "to use the architecture's")
+        if env.global_view_scale != arch.global_view_scale:
+            raise ValueError(f"TrainConfig: env.global_view_scale ({env.global_view_scale}) "
+                             f"disagrees with architecture {self.arch!r}, which reads the global "
+                             f"view at scale {arch.global_view_scale}; leave "
+                             "env.global_view_scale out to use the architecture's")
         if env.gamma != self.ppo.gamma:
             raise ValueError(f"TrainConfig: env.gamma ({env.gamma}) must equal ppo.gamma "
                              f"({self.ppo.gamma}); the shaping discount is the learner's. "
