@@ -6,7 +6,12 @@ scores before and after, and the mutants left alive as equivalent, with the reas
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
 import importlib
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +20,12 @@ import torch
 from ninjarl.env import make_vec_env
 from ninjarl.env.config import GRAPH_KEYS, EnvConfig, RewardConfig, reward_bounds, space_keys
 from ninjarl.eval import EpisodeResult, EvalResult, evaluate, wilson_interval
-from ninjarl.levels import CATEGORIES
+from ninjarl.levels import CATEGORIES, build_dataset, generate_level, level_seed
+from ninjarl.levels import dataset as dataset_module
 from ninjarl.sim import build_level
+from ninjarl.train import PPOConfig, TrainConfig
+from ninjarl.train import checkpoint as checkpoint_module
+from ninjarl.train.checkpoint import read_checkpoint
 from ninjarl.train.curriculum import Curriculum, CurriculumConfig
 
 from conftest import MAPS
@@ -308,3 +317,320 @@ def test_curriculum_maps_each_level_to_its_stage_and_other_categories_to_minus_o
                    ["simpler", "medium", "simplest", "simpler"])
     assert c.level_stage == [1, -1, 0, 1]
     assert [s.tolist() for s in c.stage_levels] == [[2], [0, 3]]
+
+
+# ---- checkpoint: src/ninjarl/train/checkpoint.py ---------------------------------------------
+
+def _checkpoint_config(envs: int | str = 2) -> TrainConfig:
+    """100 steps in rollouts of 16 steps per env: a run may end at 100 + 16 * envs steps."""
+    return TrainConfig(levels="simplest", timesteps=100, envs=envs,
+                       ppo=PPOConfig(n_steps=16, batch_size=16, n_epochs=1))
+
+
+def _trainer(**fields) -> dict:
+    """A trainer.json document as save_checkpoint writes it, with ``fields`` replaced."""
+    np_state = np.random.RandomState(0).get_state()
+    return {"num_timesteps": 32, "n_updates": 2, "episode_num": 1,
+            "ep_info_buffer": [{"r": 1.5, "l": 40, "t": 0.25}], "ep_success_buffer": [True],
+            "numpy_rng": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "extra": {}, "env_rng": np.random.PCG64(0).state} | fields
+
+
+def _write_checkpoint(path: Path, trainer: dict, config: TrainConfig | None = None) -> Path:
+    """A checkpoint directory as read_checkpoint sees it (the tensor files only present)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps((config or _checkpoint_config()).to_dict()))
+    (path / "trainer.json").write_text(json.dumps(trainer))
+    for name in ("policy.pt", "optimizer.pt", "rng.pt"):
+        (path / name).write_bytes(b"")
+    return path
+
+
+def test_checkpoint_reads_a_complete_checkpoint(tmp_path):
+    trainer = _trainer()
+    config, read = read_checkpoint(_write_checkpoint(tmp_path / "c", trainer))
+    assert read == trainer and config == _checkpoint_config()
+    # without environment state (a checkpoint saved with with_env_state=False)
+    read_checkpoint(_write_checkpoint(tmp_path / "d", {k: v for k, v in trainer.items()
+                                                      if k != "env_rng"}))
+
+
+def test_checkpoint_refuses_a_missing_directory_file_or_document(tmp_path):
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'none'))}: not a "
+                                         "checkpoint directory$"):
+        read_checkpoint(tmp_path / "none")
+    path = _write_checkpoint(tmp_path / "c", _trainer())
+    (path / "rng.pt").unlink()
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: incomplete checkpoint, "
+                                         r"missing \['rng.pt'\]$"):
+        read_checkpoint(path)
+    path = _write_checkpoint(tmp_path / "d", _trainer())
+    (path / "trainer.json").write_text("{")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path / 'trainer.json'))}: corrupt: "):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("envs, most", [(2, 132), ("auto", 116)])
+def test_checkpoint_step_counter_may_pass_the_target_by_one_rollout(envs, most, tmp_path):
+    config = _checkpoint_config(envs)
+    trainer = _trainer(num_timesteps=most, n_updates=0, episode_num=0)
+    assert read_checkpoint(_write_checkpoint(tmp_path / "c", trainer, config))[1] == trainer
+    file = tmp_path / "d" / "trainer.json"
+    with pytest.raises(ValueError, match=f"^{re.escape(str(file))}: num_timesteps: expected "
+                                         f"an integer 0..{most}, got {most + 1}$"):
+        read_checkpoint(_write_checkpoint(file.parent, _trainer(num_timesteps=most + 1), config))
+
+
+BAD_TRAINER_FIELDS = [      # (field, value, the message after "<file>: ")
+    ("num_timesteps", -1, "num_timesteps: expected an integer 0..132, got -1"),
+    ("num_timesteps", True, "num_timesteps: expected an integer 0..132, got True"),
+    ("num_timesteps", "32", "num_timesteps: expected an integer 0..132, got '32'"),
+    ("n_updates", -1, "n_updates: expected an integer >= 0, got -1"),
+    ("episode_num", None, "episode_num: expected an integer >= 0, got None"),
+    ("ep_info_buffer", [{"r": 1.0, "l": 40}], "ep_info_buffer: expected a list of episodes "
+                                              "{r, l, t}"),
+    ("ep_info_buffer", {"r": 1.0}, "ep_info_buffer: expected a list of episodes {r, l, t}"),
+    ("ep_success_buffer", [1], "ep_success_buffer: expected a list of true/false"),
+    ("ep_success_buffer", "yes", "ep_success_buffer: expected a list of true/false"),
+    ("numpy_rng", ["PCG64", 0, 0, 0.0],
+     "numpy_rng: expected [\"MT19937\", pos, has_gauss, cached], got ['PCG64', 0, 0, 0.0]"),
+    ("numpy_rng", ["MT19937", "x", 0, 0.0], "numpy_rng: expected"),
+    ("numpy_rng", ["MT19937", 0, True, 0.0], "numpy_rng: expected"),
+    ("numpy_rng", ["MT19937", 0, 0], "numpy_rng: expected"),
+    ("numpy_rng", ["MT19937", 0, 0, "0"], "numpy_rng: expected"),
+    ("extra", [], "extra: expected an object"),
+    ("env_rng", {"bit_generator": "MT19937"}, "env_rng: not a PCG64 state ("),
+]
+
+
+@pytest.mark.parametrize("name, value, message", BAD_TRAINER_FIELDS,
+                         ids=[f"{name}={value!r}" for name, value, _ in BAD_TRAINER_FIELDS])
+def test_checkpoint_names_the_file_and_field_of_a_bad_trainer_document(name, value, message,
+                                                                       tmp_path):
+    path = _write_checkpoint(tmp_path / "c", _trainer(**{name: value}))
+    with pytest.raises(ValueError) as error:
+        read_checkpoint(path)
+    assert str(error.value).startswith(f"{path / 'trainer.json'}: {message}"), str(error.value)
+
+
+def test_checkpoint_refuses_a_trainer_document_that_is_not_an_object(tmp_path):
+    path = _write_checkpoint(tmp_path / "c", [1, 2])
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path / 'trainer.json'))}: expected a "
+                                         "JSON object, got list$"):
+        read_checkpoint(path)
+
+
+def test_checkpoint_trainer_json_stores_numpy_values_and_refuses_others():
+    values = [np.int64(3), np.float32(0.5), np.arange(2)]
+    assert json.dumps(values, default=checkpoint_module._json_default) == "[3, 0.5, [0, 1]]"
+    with pytest.raises(TypeError, match="^cannot store set in trainer.json$"):
+        json.dumps({1}, default=checkpoint_module._json_default)
+
+
+def test_checkpoint_arrays_are_read_without_unpickling(tmp_path):
+    arrays = {"keys": np.arange(624, dtype=np.uint32), "objects": np.array([{}], dtype=object)}
+    np.savez(tmp_path / "env_state.npz", **arrays)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'env_state.npz'))}: "
+                                         "cannot read the arrays: .*allow_pickle"):
+        checkpoint_module._read_arrays(tmp_path / "env_state.npz")
+    np.savez(tmp_path / "plain.npz", keys=arrays["keys"])
+    read = checkpoint_module._read_arrays(tmp_path / "plain.npz")
+    np.testing.assert_array_equal(read["keys"], arrays["keys"])
+
+
+def test_checkpoint_array_checks_presence_and_shape():
+    arrays, file = {"keys": np.zeros(4)}, Path("env_state.npz")
+    take = checkpoint_module._array
+    assert take(arrays, "keys", file) is arrays["keys"]
+    assert take(arrays, "keys", file, (4,)) is arrays["keys"]
+    with pytest.raises(ValueError, match=r"^env_state.npz: keys: shape \(4,\), expected \(5,\)$"):
+        take(arrays, "keys", file, (5,))
+    with pytest.raises(ValueError, match=r"^env_state.npz: missing array 'sim_x'$"):
+        take(arrays, "sim_x", file)
+
+
+class _TwoLayers(torch.nn.Module):
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(2, width), torch.nn.Linear(width, 1)
+
+
+def test_checkpoint_policy_weights_load_exactly(tmp_path):
+    torch.manual_seed(0)
+    saved = _TwoLayers()
+    torch.save(saved.state_dict(), tmp_path / "policy.pt")
+    policy = _TwoLayers()
+    checkpoint_module.load_policy(tmp_path, policy)
+    for name, value in saved.state_dict().items():
+        assert torch.equal(policy.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("change, counts, shown", [
+    (lambda w: w.pop("second.bias"), "1 missing, 0 unexpected, 0 of another shape",
+     "second.bias"),
+    (lambda w: w.update(extra=torch.zeros(1)), "0 missing, 1 unexpected, 0 of another shape",
+     "extra"),
+    (lambda w: w.update({"first.bias": torch.zeros(4)}),
+     "0 missing, 0 unexpected, 1 of another shape", "first.bias"),
+    # four differences: the message shows the first three (missing, unexpected, resized)
+    (lambda w: [w.pop("second.bias"), w.pop("second.weight"), w.update(extra=torch.zeros(1)),
+                w.update({"first.bias": torch.zeros(4)})],
+     "2 missing, 1 unexpected, 1 of another shape", "second.bias, second.weight, extra"),
+], ids=["missing", "unexpected", "resized", "four"])
+def test_checkpoint_policy_of_another_shape_is_one_line_naming_what_differs(change, counts,
+                                                                            shown, tmp_path):
+    weights = _TwoLayers().state_dict()
+    change(weights)
+    torch.save(weights, tmp_path / "policy.pt")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'policy.pt'))}: not the "
+                                         f"weights of this policy: {counts} "
+                                         rf"\(e.g. {re.escape(shown)}\)$"):
+        checkpoint_module.load_policy(tmp_path, _TwoLayers())
+
+
+def test_checkpoint_policy_file_must_hold_tensors(tmp_path):
+    torch.save({"first.weight": 1, "first.bias": 2}, tmp_path / "policy.pt")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'policy.pt'))}: expected "
+                                         "a state dict of tensors$"):
+        checkpoint_module.load_policy(tmp_path, _TwoLayers())
+
+
+@pytest.mark.parametrize("environment", [{}, {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}],
+                         ids=["default", "torch told to unpickle"])
+def test_checkpoint_weights_never_unpickle_other_objects(environment, tmp_path, monkeypatch):
+    for name, value in environment.items():     # torch's own default yields to this variable
+        monkeypatch.setenv(name, value)
+    torch.save({"when": datetime.date(2026, 1, 1)}, tmp_path / "policy.pt")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'policy.pt'))}: cannot "
+                                         "load tensors: "):
+        checkpoint_module.load_weights(tmp_path, "policy.pt")
+
+
+class _GpuTag:
+    """A torch.save location tagger: while ``active``, every storage is recorded as saved on
+    cuda:0 (how a checkpoint written by a GPU run looks), whatever this machine has."""
+
+    active = False
+
+    def __call__(self, storage):
+        return "cuda:0" if self.active else None          # None: torch's own taggers decide
+
+
+_GPU_TAG = _GpuTag()
+torch.serialization.register_package(1, _GPU_TAG, lambda obj, location: None)
+
+
+def test_checkpoint_weights_of_a_gpu_run_load_onto_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(_GPU_TAG, "active", True)
+    torch.save({"w": torch.ones(2)}, tmp_path / "policy.pt")
+    monkeypatch.undo()
+    weights = checkpoint_module.load_weights(tmp_path, "policy.pt")
+    assert weights["w"].device.type == "cpu" and torch.equal(weights["w"], torch.ones(2))
+
+
+# ---- dataset: src/ninjarl/levels/dataset.py (the split generation) ---------------------------
+
+def _candidates(split: str, category: str, n: int, seed: int = 0) -> list[int]:
+    """The generator seeds of the first ``n`` candidates of (split, category)."""
+    return [level_seed(seed, split, category, k) for k in range(n)]
+
+
+def test_dataset_styles_rotate_by_candidate_and_category(tmp_path):
+    # the k-th candidate of the category with index c uses styles[(k + c) % len(styles)]
+    styles = ("classic", "open", "open")
+    ds = build_dataset(tmp_path / "ds", 3, 0, categories=("simplest", "simpler"), seed=4,
+                       styles=styles)
+    for category in ("simplest", "simpler"):
+        seeds = _candidates("train", category, 20, seed=4)
+        c = CATEGORIES.index(category)
+        for entry in ds.by_category("train")[category]:
+            k = seeds.index(entry.seed)
+            assert entry.style == styles[(k + c) % 3], (category, k)
+            assert entry.map_bytes == generate_level(category, entry.seed, entry.style).map_bytes
+
+
+def test_dataset_reports_progress_per_category_until_each_is_complete(tmp_path):
+    calls = []
+    build_dataset(tmp_path / "ds", 2, 0, categories=("simplest", "simpler"),
+                  progress=lambda *args: calls.append(args))
+    order = ["simplest", "simpler"]
+    assert [c[1] for c in calls] == sorted((c[1] for c in calls), key=order.index)
+    assert all(split == "train" and total == 2 for split, _, _, total in calls), calls
+    for category in order:
+        done = [d for _, cat, d, _ in calls if cat == category]
+        assert done and done == sorted(done) and done[-1] == 2, calls
+
+
+def _planner_solves_even_seeds(args):
+    """Stands in for the planner: a candidate with an even generator seed is solved (a short
+    demo), one with an odd seed is not."""
+    category, seed, solve_budget, style = args
+    level = generate_level(category, seed, style)
+    if not solve_budget:
+        return level, None, ""
+    if seed % 2:
+        return level, None, "no win within the budget"
+    return level, np.full(5, 2, np.uint8), ""
+
+
+def test_dataset_unsolved_candidates_are_replaced_by_the_next_and_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset_module, "_generate", _planner_solves_even_seeds)
+    unsolved = []
+    ds = build_dataset(tmp_path / "ds", 3, 0, categories=("simplest",), seed=2, solve_budget=50,
+                       unsolved=unsolved)
+    seeds = _candidates("train", "simplest", 40, seed=2)
+    solved = [s for s in seeds if s % 2 == 0][:3]
+    last = seeds.index(solved[-1])
+    assert [e.seed for e in ds.split("train")] == solved
+    assert unsolved == [{"split": "train", "category": "simplest",
+                         "id": generate_level("simplest", s).level_id, "seed": s,
+                         "reason": "no win within the budget"}
+                        for s in seeds[:last] if s % 2]
+    manifest = json.loads((tmp_path / "ds" / "train" / "manifest.json").read_text())
+    assert all(r["proven"] and (tmp_path / "ds" / "train" / r["demo"]).is_file()
+               for r in manifest["levels"])
+    # without a list to report them in, unsolved candidates are still skipped
+    again = build_dataset(tmp_path / "again", 3, 0, categories=("simplest",), seed=2,
+                          solve_budget=50)
+    assert [e.seed for e in again.split("train")] == solved
+
+
+def test_dataset_a_level_drawn_twice_in_one_split_is_kept_once(tmp_path, monkeypatch):
+    seeds = _candidates("train", "simplest", 2)
+
+    def second_candidate_repeats_the_first(args):
+        category, seed, solve_budget, style = args
+        return generate_level(category, seeds[0] if seed == seeds[1] else seed, style), None, ""
+    monkeypatch.setattr(dataset_module, "_generate", second_candidate_repeats_the_first)
+    ds = build_dataset(tmp_path / "ds", 3, 0, categories=("simplest",))
+    assert [e.seed for e in ds.split("train")] == [seeds[0], *_candidates("train", "simplest",
+                                                                         4)[2:]]
+
+
+class _InProcessPool:
+    """A worker pool that maps in this process, recording its size and that it was used."""
+
+    def __init__(self, jobs: int):
+        self.jobs, self.maps = jobs, 0
+
+    def map(self, function, items, chunksize=1):
+        self.maps += 1
+        return [function(item) for item in items]
+
+
+def test_dataset_jobs_above_one_generate_in_a_pool_of_that_size_with_the_same_result(
+        tmp_path, monkeypatch):
+    pools = []
+
+    @contextlib.contextmanager
+    def worker_pool(jobs):
+        pools.append(_InProcessPool(jobs))
+        yield pools[-1]
+    monkeypatch.setattr(dataset_module, "worker_pool", worker_pool)
+    alone = build_dataset(tmp_path / "one", 2, 1, categories=("simplest",), seed=6)
+    assert not pools                                  # jobs=1 (the default): no pool
+    pooled = build_dataset(tmp_path / "two", 2, 1, categories=("simplest",), seed=6, jobs=2)
+    assert [(p.jobs, p.maps > 0) for p in pools] == [(2, True)]
+    for split in ("train", "test"):
+        assert [e.content_hash for e in pooled.split(split)] == [
+            e.content_hash for e in alone.split(split)]
