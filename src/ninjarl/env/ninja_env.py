@@ -36,7 +36,8 @@ class NinjaEnv(gym.Env):
     A ``Dict`` with only the keys listed in ``config.observations`` (others cost nothing):
     ``player_frame`` uint8 (84, 84, 1), a 1:1 crop of the rendered level centred on the ninja
     (outside the level drawn as wall); ``global_view`` uint8 (100, 176, 1), the whole 1056x600
-    level reduced 6x on both axes; ``game_state`` float32 ({32},) and ``reachability``
+    level reduced 6x on both axes (``config.global_view_scale``: 12 gives (50, 88, 1));
+    ``game_state`` float32 ({32},) and ``reachability``
     float32 (10,), ``surroundings`` float32 ({SURROUNDINGS_SIZE},), documented below; ``graph_*``
     padded graph arrays (``ninjarl.nav``).
 
