@@ -17,7 +17,9 @@ BACKGROUND = (235, 235, 235)
 
 def render_rgb(level, bank, st, n: int, static_full: np.ndarray | None = None) -> np.ndarray:
     """Colour picture of env n, uint8 [600, 1056, 3] (for ``render_mode="rgb_array"``)."""
-    return RGB_LUT[render_grey(level, bank, st, n, static_full)]
+    # np.take along the palette's rows: the same lookup as RGB_LUT[grey], ~4x faster (videos
+    # colour every frame of an episode)
+    return np.take(RGB_LUT, render_grey(level, bank, st, n, static_full), axis=0)
 
 
 def level_image(map_bytes: bytes, name: str = "level") -> np.ndarray:
