@@ -140,8 +140,9 @@ def test_sample_is_deterministic_given_rng():
     assert a == b
 
 
-def test_state_dict_roundtrip_through_json_is_exact():
-    c = make()
+@pytest.mark.parametrize("level_priority", [0.0, 0.5])
+def test_state_dict_roundtrip_through_json_is_exact(level_priority):
+    c = make(level_priority=level_priority)
     rng = np.random.default_rng(3)
     result_rng = np.random.default_rng(4)
     for step in range(137):
@@ -149,9 +150,12 @@ def test_state_dict_roundtrip_through_json_is_exact():
     assert c.stage >= 1
     state = json.loads(json.dumps(c.state_dict()))
 
-    restored = make()
+    restored = make(level_priority=level_priority)
     restored.load_state_dict(state)
     assert restored.stage == c.stage and restored.stage_name == c.stage_name
+    every_level = np.arange(len(LEVELS))
+    np.testing.assert_array_equal(restored.level_scores(every_level), c.level_scores(every_level))
+    assert c.level_scores(every_level).min() < 0.25      # some levels have outcomes to restore
     assert restored.stats() == c.stats()
     assert restored.state_dict() == c.state_dict()
 
@@ -185,6 +189,8 @@ def test_load_state_dict_rejects_other_config():
     ({"threshold": -0.1}, "threshold"),
     ({"replay_share": -0.01}, "replay_share"),
     ({"replay_share": 2.0}, "replay_share"),
+    ({"level_priority": 1.01}, "level_priority"),
+    ({"level_priority": -0.5}, "level_priority"),
 ])
 def test_config_validation(kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -236,3 +242,43 @@ def test_a_stage_mastered_in_previews_is_passed_at_once():
     for _ in range(20):
         advanced = c.record(first_level(c, 0), True)
     assert advanced and c.stage == 2                 # 0 -> 1 -> 2 on the same episode
+
+
+def test_level_scores_are_the_learning_potential_of_the_last_outcomes():
+    c = make(level_priority=1.0)
+    always, never, half = (int(level) for level in c.stage_levels[0])
+    for won in [True] * 8:
+        c.record(always, won)
+    for won in [True] * 30 + [False] * 8:        # only the last 8 outcomes count
+        c.record(never, won)
+    for won in [True, False] * 4:
+        c.record(half, won)
+    medium = LEVELS.index("medium")             # not a stage: never recorded
+    c.record(medium, True)
+    scores = c.level_scores(np.array([always, never, half, first_level(c, 1), medium]))
+    np.testing.assert_allclose(scores, [0.0, 0.0, 0.25, 0.25, 0.25])
+
+
+def test_level_priority_draws_levels_in_proportion_to_their_scores():
+    # stage 0's three levels get the scores 0, 1/4 and 3/16 from their outcomes
+    c = make(level_priority=1.0, replay_share=0.0)
+    a, b, d = (int(level) for level in c.stage_levels[0])
+    for won in [True] * 8:
+        c.record(a, won)                            # p = 1: score 0
+    for won in [True, True, False, False]:
+        c.record(b, won)                            # p = 1/2: score 1/4
+    for won in [True, False, False, False]:
+        c.record(d, won)                            # p = 1/4: score 3/16
+    assert c.stage == 0
+    weights = np.array([0.0, 0.25, 0.1875]) + 0.01
+    rng = np.random.default_rng(0)
+    draws = [c.sample(0, rng) for _ in range(20_000)]
+    frequencies = np.array([draws.count(level) for level in (a, b, d)]) / len(draws)
+    np.testing.assert_allclose(frequencies, weights / weights.sum(), atol=0.01)
+
+    # level_priority 0.5: half of the draws are uniform
+    c_half = make(level_priority=0.5, replay_share=0.0)
+    c_half.level_results = c.level_results
+    draws = [c_half.sample(0, rng) for _ in range(20_000)]
+    frequencies = np.array([draws.count(level) for level in (a, b, d)]) / len(draws)
+    np.testing.assert_allclose(frequencies, 0.5 * weights / weights.sum() + 0.5 / 3, atol=0.01)

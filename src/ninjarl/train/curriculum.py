@@ -9,10 +9,17 @@ episodes replays a uniformly chosen earlier stage, so earlier skills are not for
 unseen until the stages before it are mastered, and a stage the agent already masters from its
 previews is passed at once.
 
+Within the chosen stage a level is drawn uniformly, or, with probability ``level_priority``, in
+proportion to its learning potential (prioritized level replay, after Jiang et al. 2021, with a
+score from episode outcomes instead of value errors): ``p (1 - p)`` of its success rate ``p``
+over its last :data:`LEVEL_WINDOW` episodes, which is largest for levels the agent wins about
+half the time and near zero for levels it always wins or never wins; a level not yet played
+scores the maximum, 1/4, so every level is tried.
+
 Every finished episode is recorded once, under the stage of the level actually played (a
 replayed episode counts for its own, earlier stage, never for the current one). The whole state
-(stage, per-stage result windows and episode counts) is a JSON-serialisable dict that goes into
-checkpoints and is restored exactly on resume.
+(stage, per-stage result windows and episode counts, each level's last outcomes) is a
+JSON-serialisable dict that goes into checkpoints and is restored exactly on resume.
 
 Usage::
 
@@ -31,6 +38,13 @@ import numpy as np
 
 from ..levels import CATEGORIES
 
+#: episodes per level whose outcomes give the level's learning potential (``level_priority``)
+LEVEL_WINDOW = 8
+#: the score of a level that was never played: the largest p (1 - p)
+UNPLAYED_SCORE = 0.25
+#: added to every score, so that no level of a stage becomes impossible to draw
+SCORE_FLOOR = 0.01
+
 
 @dataclass(frozen=True)
 class CurriculumConfig:
@@ -41,6 +55,8 @@ class CurriculumConfig:
     window needed to advance. ``min_episodes``: episodes a stage must have been played before it
     can be left. ``replay_share``: probability that an episode replays an earlier stage.
     ``preview_share``: probability that an episode which does not replay plays a later stage.
+    ``level_priority``: probability that the level within the chosen stage is drawn by its
+    learning potential rather than uniformly (module docstring).
     """
     stages: tuple[str, ...] = tuple(CATEGORIES)
     window: int = 200
@@ -48,6 +64,7 @@ class CurriculumConfig:
     min_episodes: int = 200
     replay_share: float = 0.15
     preview_share: float = 0.0
+    level_priority: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -59,7 +76,7 @@ class CurriculumConfig:
         for name in ("window", "min_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CurriculumConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("threshold", "replay_share", "preview_share"):
+        for name in ("threshold", "replay_share", "preview_share", "level_priority"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"CurriculumConfig.{name} must be in [0, 1], "
                                  f"got {getattr(self, name)}")
@@ -98,6 +115,9 @@ class Curriculum:
         self._stage = 0
         self.windows: list[deque] = [deque(maxlen=config.window) for _ in config.stages]
         self.episodes: list[int] = [0 for _ in config.stages]
+        # The last LEVEL_WINDOW outcomes of every level (1 won, 0 lost), for level_priority.
+        self.level_results: list[deque] = [deque(maxlen=LEVEL_WINDOW)
+                                           for _ in self.level_categories]
 
     # -- current stage ---------------------------------------------------------------------
 
@@ -126,9 +146,10 @@ class Curriculum:
         episode. With probability ``replay_share`` (from stage 1 on) a uniformly chosen earlier
         stage is replayed, else with probability ``preview_share`` (before the last stage) a
         uniformly chosen later stage is played, otherwise the current stage; then a uniform
-        level of that stage. All randomness comes from ``rng``, so samples are reproducible
-        given its state (and with ``preview_share`` 0 it draws what it drew before previews
-        existed)."""
+        level of that stage, or with probability ``level_priority`` a level drawn in proportion
+        to :meth:`level_scores`. All randomness comes from ``rng``, so samples are reproducible
+        given its state (and with ``preview_share`` and ``level_priority`` 0 it draws what it
+        drew before either existed)."""
         stage = self._stage
         if stage > 0 and rng.random() < self.config.replay_share:
             stage = int(rng.integers(stage))
@@ -136,7 +157,22 @@ class Curriculum:
               and rng.random() < self.config.preview_share):
             stage = int(rng.integers(stage + 1, len(self.config.stages)))
         levels = self.stage_levels[stage]
+        if self.config.level_priority > 0 and rng.random() < self.config.level_priority:
+            weights = self.level_scores(levels) + SCORE_FLOOR
+            return int(levels[rng.choice(len(levels), p=weights / weights.sum())])
         return int(levels[rng.integers(len(levels))])
+
+    def level_scores(self, levels: np.ndarray) -> np.ndarray:
+        """The learning potential of each of ``levels`` (indices): ``p (1 - p)`` of its success
+        rate over its last :data:`LEVEL_WINDOW` episodes, :data:`UNPLAYED_SCORE` if never
+        played."""
+        scores = np.full(len(levels), UNPLAYED_SCORE)
+        for k, level in enumerate(levels):
+            results = self.level_results[level]
+            if results:
+                p = sum(results) / len(results)
+                scores[k] = p * (1.0 - p)
+        return scores
 
     # -- results ---------------------------------------------------------------------------
 
@@ -154,6 +190,7 @@ class Curriculum:
             return False
         self.windows[stage].append(bool(success))
         self.episodes[stage] += 1
+        self.level_results[level_index].append(int(bool(success)))
         return self._maybe_advance()
 
     def _maybe_advance(self) -> bool:
@@ -177,12 +214,13 @@ class Curriculum:
 
     def state_dict(self) -> dict:
         """The whole state as a JSON-serialisable dict (stage, per-stage windows and episode
-        counts, config)."""
+        counts, each level's last outcomes, config)."""
         return {
             "stage": self._stage,
             "windows": {name: [bool(r) for r in self.windows[s]]
                         for s, name in enumerate(self.config.stages)},
             "episodes": {name: int(self.episodes[s]) for s, name in enumerate(self.config.stages)},
+            "level_results": [list(results) for results in self.level_results],
             "config": self.config.to_dict(),
         }
 
@@ -201,7 +239,14 @@ class Curriculum:
             raise ValueError(f"curriculum state: stage {stage} out of range")
         if set(state["windows"]) != set(stages) or set(state["episodes"]) != set(stages):
             raise ValueError("curriculum state: windows/episodes do not name the config's stages")
+        # a state saved before level_priority existed has no per-level results: none played
+        level_results = state.get("level_results", [[] for _ in self.level_categories])
+        if len(level_results) != len(self.level_categories):
+            raise ValueError(f"curriculum state: level_results has {len(level_results)} levels, "
+                             f"the level list {len(self.level_categories)}")
         self._stage = stage
         self.windows = [deque((bool(r) for r in state["windows"][name]), maxlen=self.config.window)
                         for name in stages]
         self.episodes = [int(state["episodes"][name]) for name in stages]
+        self.level_results = [deque((int(bool(r)) for r in results), maxlen=LEVEL_WINDOW)
+                              for results in level_results]
