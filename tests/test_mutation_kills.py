@@ -11,6 +11,7 @@ import datetime
 import importlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,10 @@ from ninjarl.levels import dataset as dataset_module
 from ninjarl.sim import build_level
 from ninjarl.train import PPOConfig, TrainConfig
 from ninjarl.train import checkpoint as checkpoint_module
-from ninjarl.train.checkpoint import read_checkpoint
+from ninjarl.train.checkpoint import read_checkpoint, save_checkpoint
 from ninjarl.train.curriculum import Curriculum, CurriculumConfig
+from ninjarl.train.ppo import build_model
+from ninjarl.train.transfer import check_compatible, transfer_weights
 
 from conftest import MAPS
 
@@ -607,6 +610,23 @@ def test_dataset_a_level_drawn_twice_in_one_split_is_kept_once(tmp_path, monkeyp
                                                                          4)[2:]]
 
 
+def test_dataset_draws_each_candidate_once_in_order_however_many_are_skipped(tmp_path,
+                                                                          monkeypatch):
+    seeds = _candidates("train", "simplest", 6)
+    drawn = []
+
+    def generate_once(args):
+        category, seed, solve_budget, style = args
+        assert seed not in drawn, f"candidate {seeds.index(seed)} drawn twice"
+        drawn.append(seed)
+        return generate_level(category, seed, style), None, ""
+    monkeypatch.setattr(dataset_module, "_generate", generate_once)
+    excluded = {generate_level("simplest", seeds[k]).content_hash for k in (0, 1, 3)}
+    ds = build_dataset(tmp_path / "ds", 3, 0, categories=("simplest",), exclude_hashes=excluded)
+    assert drawn == seeds                       # three draws: candidates 0-2, 3-4, then 5
+    assert [e.seed for e in ds.split("train")] == [seeds[2], seeds[4], seeds[5]]
+
+
 class _InProcessPool:
     """A worker pool that maps in this process, recording its size and that it was used."""
 
@@ -634,3 +654,89 @@ def test_dataset_jobs_above_one_generate_in_a_pool_of_that_size_with_the_same_re
     for split in ("train", "test"):
         assert [e.content_hash for e in pooled.split(split)] == [
             e.content_hash for e in alone.split(split)]
+
+
+# ---- transfer: src/ninjarl/train/transfer.py -------------------------------------------------
+
+def _transfer_config(**overrides) -> TrainConfig:
+    settings = dict(arch="vision_free", levels=str(MAPS / "test" / "simple-walk"), envs=2,
+                    ppo=PPOConfig(n_steps=16, batch_size=16, n_epochs=1),
+                    env={"max_frames": 40})
+    return TrainConfig(**(settings | overrides))
+
+
+def test_transfer_names_every_setting_the_checkpoint_differs_in():
+    saved = _transfer_config()
+    run = _transfer_config(arch="local_view", frame_stack=2, env={"max_frames": 40,
+                                                                   "action_repeat": 2})
+    with pytest.raises(ValueError) as error:
+        check_compatible(saved, run, "ckpt")
+    assert str(error.value) == (
+        "ckpt: the checkpoint does not match this run: "
+        f"observation keys {list(saved.env.observations)} vs {list(run.env.observations)}; "
+        f"frame stack 1 vs 2; action repeat {saved.env.action_repeat} vs 2; "
+        "architecture vision_free vs local_view")
+    check_compatible(saved, _transfer_config(timesteps=5), "ckpt")   # other settings may differ
+
+
+@pytest.fixture(scope="module")
+def transfer_source(tmp_path_factory) -> Path:
+    """An untrained policy's checkpoint (weights only)."""
+    config = _transfer_config()
+    venv = make_vec_env([config.levels], 2, config.env, seed=0)
+    path = tmp_path_factory.mktemp("transfer") / "source"
+    return save_checkpoint(path, build_model(config, venv), config, with_env_state=False)
+
+
+def _transfer_into_fresh_model(source: Path):
+    config = _transfer_config()
+    torch.manual_seed(1)                  # other initial weights than the source's
+    model = build_model(config, make_vec_env([config.levels], 2, config.env, seed=0))
+    return model, transfer_weights(model, source, config)
+
+
+def test_transfer_loads_every_tensor_of_a_matching_checkpoint(transfer_source):
+    model, report = _transfer_into_fresh_model(transfer_source)
+    saved = torch.load(transfer_source / "policy.pt", weights_only=True)
+    assert report.loaded == list(model.policy.state_dict()) == list(saved)
+    assert not (report.missing or report.mismatched or report.unexpected)
+    for name, value in model.policy.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+
+
+def _edited_source(source: Path, tmp_path: Path, edit) -> Path:
+    copy = tmp_path / "source"
+    shutil.copytree(source, copy)
+    weights = torch.load(copy / "policy.pt", weights_only=True)
+    edit(weights)
+    torch.save(weights, copy / "policy.pt")
+    return copy
+
+
+@pytest.mark.parametrize("edit, loaded_less, counts, listed", [
+    (lambda w: w.pop("action_net.bias"), 1, "1 missing, 0 mismatched, 0 unexpected",
+     "MISSING    action_net.bias"),
+    (lambda w: w.update({"action_net.bias": torch.zeros(7)}), 1,
+     "0 missing, 1 mismatched, 0 unexpected", "MISMATCHED action_net.bias"),
+    (lambda w: w.update({"extra.weight": torch.zeros(1)}), 0,
+     "0 missing, 0 mismatched, 1 unexpected", "UNEXPECTED extra.weight"),
+], ids=["missing", "mismatched", "unexpected"])
+def test_transfer_refuses_a_policy_that_does_not_match_exactly(edit, loaded_less, counts, listed,
+                                                               transfer_source, tmp_path):
+    tensors = len(torch.load(transfer_source / "policy.pt", weights_only=True))
+    source = _edited_source(transfer_source, tmp_path, edit)
+    with pytest.raises(ValueError) as error:
+        _transfer_into_fresh_model(source)
+    lines = str(error.value).splitlines()
+    assert lines[:2] == [f"{source}: the policy does not match exactly:",
+                         f"transfer: {tensors - loaded_less} tensors loaded, {counts}"]
+    assert lines[-1] == f"  {listed}"
+
+
+def test_transfer_refuses_a_feature_extractor_that_did_not_load(transfer_source, tmp_path):
+    first = next(n for n in torch.load(transfer_source / "policy.pt", weights_only=True)
+                 if n.startswith("features_extractor."))
+    source = _edited_source(transfer_source, tmp_path, lambda w: w.pop(first))
+    with pytest.raises(ValueError, match=f"^{re.escape(str(source))}: feature-extractor tensors "
+                                         rf"missing or mismatched: \['{re.escape(first)}'\]$"):
+        _transfer_into_fresh_model(source)
