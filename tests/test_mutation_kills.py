@@ -27,6 +27,7 @@ from ninjarl.sim import build_level
 from ninjarl.train import PPOConfig, TrainConfig
 from ninjarl.train import checkpoint as checkpoint_module
 from ninjarl.train.checkpoint import read_checkpoint, save_checkpoint
+from ninjarl.train.config import HierarchicalConfig
 from ninjarl.train.curriculum import Curriculum, CurriculumConfig
 from ninjarl.train.ppo import build_model
 from ninjarl.train.transfer import check_compatible, transfer_weights
@@ -740,3 +741,21 @@ def test_transfer_refuses_a_feature_extractor_that_did_not_load(transfer_source,
     with pytest.raises(ValueError, match=f"^{re.escape(str(source))}: feature-extractor tensors "
                                          rf"missing or mismatched: \['{re.escape(first)}'\]$"):
         _transfer_into_fresh_model(source)
+
+
+def test_transfer_into_a_hierarchical_run_maps_the_flat_policy_by_name(transfer_source):
+    config = _transfer_config(hierarchical=HierarchicalConfig())
+    model = build_model(config, make_vec_env([config.levels], 2, config.env, seed=0))
+    report = transfer_weights(model, transfer_source, config)
+    assert report.sources["low_level.action.weight"] == "action_net.weight"
+    assert report.initialised and all(name.startswith(("high_level.", "low_level."))
+                                      for name in report.initialised)
+
+
+def test_transfer_refusal_names_the_checkpoint(transfer_source):
+    config = _transfer_config(env={"max_frames": 40, "action_repeat": 2})
+    model = build_model(config, make_vec_env([config.levels], 2, config.env, seed=0))
+    saved = _transfer_config().env.action_repeat
+    with pytest.raises(ValueError, match=f"^{re.escape(str(transfer_source))}: the checkpoint "
+                                         f"does not match this run: action repeat {saved} vs 2$"):
+        transfer_weights(model, transfer_source, config)
