@@ -52,6 +52,7 @@ import weakref
 import numpy as np
 
 from ninjarl.sim._jit import jit, jit_inline
+from ninjarl.sim.constants import CELL_DIVISORS
 from ninjarl.sim.layout import (
     E_ACTIVE,
     E_CLOSED,
@@ -128,10 +129,14 @@ def _tile_templates() -> np.ndarray:
 _TEMPLATES = _tile_templates()
 
 
+#: a global view's height -> its scale (one scale per height)
+_SCALE_OF_HEIGHT = {WORLD_H // s: s for s in CELL_DIVISORS}
+
+
 def small_shape(scale: int) -> tuple[int, int]:
     """(height, width) of the global view at ``scale`` world pixels per pixel, a divisor of
     the 24-px cell (6: (100, 176); 12: (50, 88))."""
-    if not (isinstance(scale, (int, np.integer)) and 1 <= scale <= CELL and CELL % scale == 0):
+    if not (isinstance(scale, (int, np.integer)) and scale in CELL_DIVISORS):
         raise ValueError(f"global view scale must divide the {CELL}-px cell, got {scale!r}")
     return WORLD_H // int(scale), WORLD_W // int(scale)
 
@@ -481,19 +486,14 @@ def render_player_frames(static_full, bank, st, *ids_out) -> None:
     player_frames_kernel(static_full, bank, st, ids, out)
 
 
-#: the global view's height at each scale :func:`small_shape` accepts (one scale per height)
-_SMALL_HEIGHTS = tuple(WORLD_H // s for s in range(1, CELL + 1) if CELL % s == 0)
-
-
 def render_global_views(static_small, bank, st, *ids_out) -> None:
     """Whole-level views: ``render_global_views(static_small, bank, st, [ids,] out)``,
     `static_small` uint8 [L, h, w] (:func:`static_layers`' ``small`` at some scale, by default
     [L, 100, 176] at 1/6), `out` uint8 [N, h, w, 1]; `ids` as in :func:`render_player_frames`.
     The static small layer, then entities and the ninja, each at least one pixel."""
-    layer_shape = (SMALL_H, SMALL_W)
-    if (isinstance(static_small, np.ndarray) and static_small.ndim == 3
-            and static_small.shape[1] in _SMALL_HEIGHTS):
-        layer_shape = small_shape(WORLD_H // static_small.shape[1])
+    scale = (_SCALE_OF_HEIGHT.get(static_small.shape[1])
+             if isinstance(static_small, np.ndarray) and static_small.ndim == 3 else None)
+    layer_shape = small_shape(scale) if scale else (SMALL_H, SMALL_W)   # else _check refuses
     ids, out = _check(static_small, layer_shape, bank, st, ids_out, layer_shape,
                       "render_global_views")
     global_views_kernel(static_small, bank, st, ids, out)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..sim.constants import CELL_DIVISORS, WORLD_H, WORLD_W
+
 #: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
 VECTOR_KEYS = ("game_state", "reachability", "surroundings")
@@ -20,10 +22,15 @@ GRAPH_KEYS = ("graph_node_features", "graph_node_mask", "graph_edge_index", "gra
 STATE_OBSERVATIONS = ("game_state", "reachability")
 #: world pixels per global_view pixel that EnvConfig accepts: the divisors of the 24-px cell,
 #: so that every cell covers whole pixels (6: 100x176, 4x4 pixels per cell; 12: 50x88, 2x2)
-GLOBAL_VIEW_SCALES = (1, 2, 3, 4, 6, 8, 12, 24)
+GLOBAL_VIEW_SCALES = CELL_DIVISORS
 #: most environments one engine runs: far above any useful batch, and a limit on what a typo
 #: (``--envs 1000000000``) can ask to allocate
 MAX_ENVS = 65_536
+
+
+def global_view_shape(scale: int) -> tuple[int, int]:
+    """(height, width) of the global view at ``scale`` (one of :data:`GLOBAL_VIEW_SCALES`)."""
+    return WORLD_H // scale, WORLD_W // scale
 
 
 def space_keys(observations: tuple[str, ...]) -> tuple[str, ...]:

@@ -22,12 +22,10 @@ from ..sim.constants import (
     ST_DEAD,
     ST_DYING,
     T_EXIT_SWITCH,
-    WORLD_H,
-    WORLD_W,
 )
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
-from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig
+from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig, global_view_shape
 from .observations import (
     GAME_STATE_SIZE,
     REACHABILITY_SIZE,
@@ -51,7 +49,7 @@ def observation_shapes(config: EnvConfig) -> dict[str, tuple[tuple[int, ...], np
     """key -> (shape, dtype, low, high) of one environment's observation under ``config``
     (known without building an engine: the shapes depend on the observation keys and the
     global view's scale only)."""
-    view_h, view_w = WORLD_H // config.global_view_scale, WORLD_W // config.global_view_scale
+    view_h, view_w = global_view_shape(config.global_view_scale)
     shapes = {
         "player_frame": ((84, 84, 1), np.uint8, 0, 255),
         "global_view": ((view_h, view_w, 1), np.uint8, 0, 255),

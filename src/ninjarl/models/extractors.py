@@ -28,8 +28,7 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from ..env.config import GRAPH_KEYS, IMAGE_KEYS, VECTOR_KEYS
-from ..sim.constants import WORLD_H, WORLD_W
+from ..env.config import GRAPH_KEYS, IMAGE_KEYS, VECTOR_KEYS, global_view_shape
 from .graph import GraphEncoder
 from .normalization import RunningNorm
 from .registry import Architecture, ConvSpec, get_architecture
@@ -152,7 +151,7 @@ class GraphBranch(nn.Module):
 def _check_global_view_scale(space: spaces.Box, arch: Architecture) -> None:
     """Refuse a global view drawn at another scale than the architecture's: its CNN would run
     on it, with patches covering other areas of the level than the ones it was designed for."""
-    expected = (WORLD_H // arch.global_view_scale, WORLD_W // arch.global_view_scale)
+    expected = global_view_shape(arch.global_view_scale)
     height_width = space.shape[:2] if not is_image_space_channels_first(space) else space.shape[1:]
     if tuple(height_width) != expected:
         raise ValueError(

@@ -97,12 +97,15 @@ class Architecture:
         """The observation-space keys the network reads (``"graph"`` expanded)."""
         return space_keys(self.observation_keys)
 
+    def env_settings(self) -> dict:
+        """The :class:`~ninjarl.env.EnvConfig` fields this architecture decides: its
+        observation keys and its global view's scale."""
+        return {"observations": self.observation_keys, "global_view_scale": self.global_view_scale}
+
     def env_config(self, **settings) -> EnvConfig:
-        """The :class:`~ninjarl.env.EnvConfig` whose observations this architecture reads (its
-        observation keys, its global view scale); ``settings`` set other fields (or replace
-        these)."""
-        return EnvConfig(**{"observations": self.observation_keys,
-                            "global_view_scale": self.global_view_scale, **settings})
+        """The :class:`~ninjarl.env.EnvConfig` whose observations this architecture reads
+        (:meth:`env_settings`); ``settings`` set other fields (or replace these)."""
+        return EnvConfig(**{**self.env_settings(), **settings})
 
     def sizes(self) -> dict:
         """Every field except name, observation_keys and description."""

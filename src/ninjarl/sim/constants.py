@@ -11,6 +11,8 @@ GRID_W, GRID_H = 44, 25        # full grid including the solid border
 PLAY_W, PLAY_H = 42, 23        # playable cells stored in a map
 WORLD_W, WORLD_H = GRID_W * CELL, GRID_H * CELL   # 1056 x 600 px
 EDGE_W, EDGE_H = 89, 51        # half-cell grid-edge tables (x 0..88, y 0..50)
+# the scales (world px per picture px) at which every cell covers whole pixels: 1, 2, ..., 24
+CELL_DIVISORS = tuple(s for s in range(1, CELL + 1) if CELL % s == 0)
 
 # Ninja ------------------------------------------------------------------------------------------
 NINJA_RADIUS = 10.0

@@ -188,9 +188,9 @@ class TrainConfig:
         discount) decide is filled in where ``env`` leaves it out, and where ``env`` states it,
         it must agree."""
         arch = get_architecture(self.arch)
-        decided = {"observations": arch.observation_keys + ((SUBTASK_KEY,) if self.hierarchical
-                                                            else ()),
-                   "global_view_scale": arch.global_view_scale, "gamma": self.ppo.gamma}
+        decided = arch.env_settings() | {"gamma": self.ppo.gamma}
+        if self.hierarchical:
+            decided["observations"] += (SUBTASK_KEY,)
         env = self.env
         if env is None or isinstance(env, dict):
             env = EnvConfig.from_dict({**decided, **(env or {})})
