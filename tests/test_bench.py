@@ -86,6 +86,30 @@ def test_bench_env_json_last_line(capsys) -> None:
     assert all(r["steps_per_s"] > 0 for r in results)
 
 
+def test_bench_video_draws_and_writes_the_episode_it_reports(capsys) -> None:
+    """A sticky-random episode without a death on an empty level: every tape frame plus the
+    start frame is drawn and written, and the JSON line holds what the table shows."""
+    import json
+
+    from ninjarl.cli import main
+
+    assert main(["bench", "video", "--map", "bench/empty", "--frames", "40", "--repeats", "1",
+                 "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    (result,) = json.loads(out[-1])["results"]
+    assert result["map"] == "bench/empty" and result["frames"] == 41
+    assert result["draw_fps"] > 0 and result["write_fps"] > 0 and result["mp4_bytes"] > 0
+    assert out[1].split()[:2] == ["bench/empty", "41"]
+
+
+def test_bench_video_unknown_map_is_one_line(capsys) -> None:
+    from ninjarl.cli import main
+
+    assert main(["bench", "video", "--map", "no/such-map"]) == 2
+    err = capsys.readouterr().err
+    assert "no/such-map" in err and len(err.strip().splitlines()) == 1
+
+
 def test_model_bench_times_real_training_iterations() -> None:
     from ninjarl.bench.model_bench import run_model_bench
 

@@ -192,6 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="finish with one JSON line holding all results")
     model.set_defaults(run=_cmd_bench_model)
 
+    video = targets.add_parser(
+        "video",
+        help="episode videos drawn and written per second",
+        description="Play one episode of each map from a seeded sticky-random action tape "
+        "and report the video frames per second drawn (simulation, picture, info bar) and "
+        "written to an MP4 (drawing and encoding), medians after a warm-up.")
+    video.add_argument("--map", dest="maps", action="extend", nargs="+", metavar="PATH_OR_NAME",
+                       help="maps as for bench sim (default: official/000_the_basics "
+                       "bench/mine_heavy)")
+    video.add_argument("--frames", type=_positive_int, default=1200,
+                       help="most frames of the episode (default: 1200)")
+    video.add_argument("--repeats", type=_positive_int, default=3,
+                       help="timed runs after the warm-up (default: 3)")
+    video.add_argument("--seed", type=_non_negative_int, default=0, help="action tape seed")
+    video.add_argument("--json", action="store_true",
+                       help="finish with one JSON line holding all results")
+    video.set_defaults(run=_cmd_bench_video)
+
     train = commands.add_parser(
         "train", help="train a PPO agent",
         description="Train a PPO agent (Stable-Baselines3) and finish with its held-out "
@@ -688,6 +706,24 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     except ValueError as e:             # e.g. more envs than an engine runs
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
+    if args.json:
+        print(json.dumps({"results": results}))
+    return 0
+
+
+def _cmd_bench_video(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ninjarl.bench.video_bench import DEFAULT_MAPS, run_video_bench
+
+    maps = args.maps or list(DEFAULT_MAPS)
+    width = max(len("map"), *(len(m) for m in maps))
+    print(f"{'map':<{width}}  {'frames':>6}  {'drawn/s':>8}  {'written/s':>9}  {'MP4 KiB':>8}")
+    results = []
+    for r in run_video_bench(maps, args.frames, args.repeats, args.seed):
+        print(f"{r.map:<{width}}  {r.frames:>6}  {r.draw_fps:>8,.0f}  {r.write_fps:>9,.0f}  "
+              f"{r.mp4_bytes / 1024:>8,.0f}", flush=True)
+        results.append(asdict(r))
     if args.json:
         print(json.dumps({"results": results}))
     return 0

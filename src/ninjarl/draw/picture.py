@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ninjarl.sim import BatchSimulator, build_level
+from ninjarl.sim._jit import jit
 
 from .palette import RGB_LUT
 from .raster import render_grey
@@ -15,11 +16,24 @@ GAP = 6
 BACKGROUND = (235, 235, 235)
 
 
+@jit
+def _colour(grey: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
+    for y in range(grey.shape[0]):
+        for x in range(grey.shape[1]):
+            g = grey[y, x]
+            out[y, x, 0] = lut[g, 0]
+            out[y, x, 1] = lut[g, 1]
+            out[y, x, 2] = lut[g, 2]
+
+
 def render_rgb(level, bank, st, n: int, static_full: np.ndarray | None = None) -> np.ndarray:
     """Colour picture of env n, uint8 [600, 1056, 3] (for ``render_mode="rgb_array"``)."""
-    # np.take along the palette's rows: the same lookup as RGB_LUT[grey], ~4x faster (videos
-    # colour every frame of an episode)
-    return np.take(RGB_LUT, render_grey(level, bank, st, n, static_full), axis=0)
+    grey = render_grey(level, bank, st, n, static_full)
+    # a compiled loop: the same lookup as RGB_LUT[grey], ~4x faster than np.take and ~20x than
+    # fancy indexing (videos colour every frame of an episode)
+    out = np.empty(grey.shape + (3,), np.uint8)
+    _colour(grey, RGB_LUT, out)
+    return out
 
 
 def level_image(map_bytes: bytes, name: str = "level") -> np.ndarray:

@@ -32,7 +32,8 @@ Files
 -----
 * ``.mp4``: H.264 through imageio's ffmpeg plugin (imageio-ffmpeg): ``libx264``, pixel format
   ``yuv420p`` (what every player plays), ``quality=9`` (``-crf 5``, near lossless; the game's
-  flat colours compress well anyway), ``macro_block_size=16``, every frame at ``fps``.
+  flat colours compress well anyway), preset :data:`MP4_PRESET`, ``macro_block_size=16``,
+  every frame at ``fps``.
 * ``.gif``: Pillow. A GIF keeps only every :data:`GIF_FRAME_STEP`-th (3rd) frame, plus always
   the last one (it shows the outcome), to stay about 3x smaller; each kept frame is shown
   ``GIF_FRAME_STEP / fps`` s (50 ms at 60 fps, GIF delays are in 10 ms units), so it still plays
@@ -82,6 +83,11 @@ GIF_FINAL_HOLD_MS = 1000
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 #: ``quality`` of imageio's ffmpeg writer (1..10; 9 is libx264 ``-crf 5``).
 MP4_QUALITY = 9
+#: libx264's speed preset. The encoder is what limits writing a video once frames are drawn
+#: (a 5,000-frame time-out is most of a training run's videos); ``ultrafast`` encodes about
+#: 1.7x faster than the default ``medium`` and the file is about 2.4x larger (0.6 KB per frame
+#: of a typical level).
+MP4_PRESET = "ultrafast"
 
 # the process umask, read once (reading it means setting it): the MP4's temporary file comes
 # from mkstemp (mode 0600) and gets the mode of a normally created file instead
@@ -286,7 +292,7 @@ def _write_mp4(path: Path, frames: Iterator[np.ndarray], fps: float) -> int:
         os.chmod(tmp, 0o666 & ~_UMASK)
         writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                 quality=MP4_QUALITY, pixelformat="yuv420p", macro_block_size=16,
-                                ffmpeg_log_level="error")
+                                ffmpeg_log_level="error", output_params=["-preset", MP4_PRESET])
         try:
             for frame in frames:
                 writer.append_data(frame)
