@@ -199,9 +199,32 @@ def test_bc_with_mirroring(tmp_path: Path, capsys) -> None:
     assert len(report["train_replays"]) == 4 and len(report["val_replays"]) == 1
 
 
+def test_bc_reads_the_replays_of_sub_folders_as_solve_writes_them(tmp_path: Path,
+                                                                   capsys) -> None:
+    """``ninjarl solve --out D`` writes D/<category>/<id>.replay: ``bc --replays D`` trains on
+    all of them; the same file name in two folders is refused, naming both."""
+    sources = sorted((REPLAYS / "bc").glob("*.replay"))[:3]
+    for folder, path in zip(("simple", "simple", "medium"), sources):
+        (tmp_path / "demos" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "demos" / folder / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "bc"
+    assert main(["bc", "--replays", str(tmp_path / "demos"), "--out", str(out),
+                 "--epochs", "1"]) == 0
+    report = json.loads((out / "bc_report.json").read_text())
+    assert sorted(report["train_replays"] + report["val_replays"]) == [p.name for p in sources]
+
+    capsys.readouterr()
+    (tmp_path / "demos" / "medium" / sources[0].name).write_bytes(sources[0].read_bytes())
+    assert main(["bc", "--replays", str(tmp_path / "demos"), "--out", str(tmp_path / "bc2"),
+                 "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{sources[0].name}: two replays have this file name" in err
+    assert str(tmp_path / "demos" / "medium" / sources[0].name) in err
+
+
 def test_bc_without_replays_is_a_data_error(tmp_path: Path, capsys) -> None:
     assert main(["bc", "--replays", str(tmp_path), "--out", str(tmp_path / "bc")]) == 2
-    assert f"{tmp_path}: no *.replay files" in capsys.readouterr().err
+    assert f"{tmp_path}: no *.replay files (in it or its sub-folders)" in capsys.readouterr().err
 
 
 def test_an_unknown_category_flag_is_a_usage_error(tmp_path, capsys) -> None:

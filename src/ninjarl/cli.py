@@ -459,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
         "write a checkpoint for 'ninjarl train --bc OUT'. Use the same --config (observations, "
         "frame stack, action repeat) as the PPO run that will start from it.")
     bc.add_argument("--replays", type=Path, required=True, metavar="DIR",
-                    help="directory of .replay files")
+                    help="directory of .replay files, also in its sub-folders (as "
+                    "'ninjarl solve' writes its demonstrations)")
     bc.add_argument("--arch", help="architecture (default: the config's, vision_free)")
     bc.add_argument("--out", type=Path, required=True, metavar="DIR", help="output checkpoint")
     bc.add_argument("--config", type=Path, metavar="FILE", help="JSON training settings")

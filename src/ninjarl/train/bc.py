@@ -292,8 +292,11 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     if not paths:
         raise ValueError("build_bc_dataset: no replays")
     names = [p.name for p in paths]
-    if len(set(names)) != len(names):
-        raise ValueError("build_bc_dataset: replay file names must be unique")
+    if len(set(names)) != len(names):       # the name decides the split and the cache key
+        twice = next(p for p in paths if names.count(p.name) > 1)
+        raise ValueError(f"{twice.name}: two replays have this file name "
+                         f"({', '.join(str(p) for p in paths if p.name == twice.name)}); "
+                         "replay file names must be unique")
     env_config, frame_stack = train_config.env, train_config.frame_stack
     key = cache_key(paths, env_config, frame_stack, val_fraction, seed, mirror)
     cache_file = Path(cache_dir) / f"bc-{key[:32]}.npz" if cache_dir is not None else None
@@ -521,7 +524,8 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
            lr: float = 3e-4, value_warmup: bool = False, val_fraction: float = 0.2,
            cache_dir: str | Path | None = None, seed: int = 0, mirror: bool = False,
            log: Callable[[str], None] | None = print) -> BCReport:
-    """Behaviour-clone every ``*.replay`` in ``replays_dir`` and write a checkpoint that
+    """Behaviour-clone every ``*.replay`` in ``replays_dir`` or its sub-folders (``ninjarl
+    solve`` writes one per category) and write a checkpoint that
     ``ninjarl train --bc OUT_DIR`` can start from: ``out_dir/{config.json, policy.pt, ...}``
     and ``out_dir/bc_report.json``.
 
@@ -537,9 +541,9 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     out_dir = Path(out_dir)
     check_bc_out(out_dir)
     config = replace(config or TrainConfig(arch=arch), out=str(out_dir))
-    paths = sorted(Path(replays_dir).glob("*.replay"))
+    paths = sorted(Path(replays_dir).rglob("*.replay"))
     if not paths:
-        raise ValueError(f"{replays_dir}: no *.replay files")
+        raise ValueError(f"{replays_dir}: no *.replay files (in it or its sub-folders)")
     torch.manual_seed(config.seed)
     model = build_bc_model(config, read_replay(paths[0]).map_bytes)
     cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"
