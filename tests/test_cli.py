@@ -222,6 +222,25 @@ def test_bc_reads_the_replays_of_sub_folders_as_solve_writes_them(tmp_path: Path
     assert str(tmp_path / "demos" / "medium" / sources[0].name) in err
 
 
+def test_bc_runs_with_the_configs_torch_threads(tmp_path: Path) -> None:
+    """``torch_threads`` of ``--config`` holds for BC as for PPO (on a busy machine a second
+    thread can make training many times slower)."""
+    import torch
+
+    (tmp_path / "replays").mkdir()
+    for path in sorted((REPLAYS / "bc").glob("*.replay"))[:2]:
+        (tmp_path / "replays" / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "run.json").write_text(json.dumps({"torch_threads": 1}))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["bc", "--replays", str(tmp_path / "replays"), "--out", str(tmp_path / "bc"),
+                     "--config", str(tmp_path / "run.json"), "--epochs", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bc_without_replays_is_a_data_error(tmp_path: Path, capsys) -> None:
     assert main(["bc", "--replays", str(tmp_path), "--out", str(tmp_path / "bc")]) == 2
     assert f"{tmp_path}: no *.replay files (in it or its sub-folders)" in capsys.readouterr().err

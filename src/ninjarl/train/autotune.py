@@ -23,6 +23,16 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def apply_torch_threads(torch_threads: int) -> int:
+    """Set torch's intra-op thread count to ``torch_threads`` (0: every available core), as
+    ``TrainConfig.torch_threads`` asks for PPO and BC alike; returns the count set."""
+    import torch
+
+    threads = torch_threads or available_cores()
+    torch.set_num_threads(threads)
+    return threads
+
+
 def autotune_envs(levels: Sequence[LevelSource], env_config: EnvConfig, policy,
                   n_steps: int, frame_stack: int = 1,
                   candidates: Sequence[int] = AUTOTUNE_CANDIDATES,

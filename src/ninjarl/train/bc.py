@@ -95,6 +95,7 @@ from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
 from ..sim.replay import input_actions, read_replay  # input_actions: re-exported for callers
+from .autotune import apply_torch_threads
 from .config import TrainConfig
 
 FORMAT_VERSION = 2
@@ -544,6 +545,7 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     paths = sorted(Path(replays_dir).rglob("*.replay"))
     if not paths:
         raise ValueError(f"{replays_dir}: no *.replay files (in it or its sub-folders)")
+    apply_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
     model = build_bc_model(config, read_replay(paths[0]).map_bytes)
     cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.utils import set_random_seed
@@ -31,7 +30,7 @@ from ..models.hierarchical import SubtaskState
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
 from ..sim.mirror import mirror_map
-from .autotune import autotune_envs, available_cores
+from .autotune import apply_torch_threads, autotune_envs
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
@@ -186,8 +185,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    threads = config.torch_threads or available_cores()
-    torch.set_num_threads(threads)
+    threads = apply_torch_threads(config.torch_threads)
     set_random_seed(config.seed)
     level_spec = curriculum_levels(config) if config.curriculum else config.levels
     levels = resolve_levels(level_spec)
