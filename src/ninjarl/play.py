@@ -35,10 +35,10 @@ import numpy as np
 
 from .atomic import safe_name, write_bytes
 from .draw.palette import RGB_LUT
-from .draw.raster import WORLD_H, WORLD_W, render_grey
+from .draw.raster import render_grey
 from .eval.levels import EvalLevel
 from .sim import BatchSimulator, build_level
-from .sim.constants import ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH
+from .sim.constants import ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH, WORLD_H, WORLD_W
 from .sim.layout import E_ACTIVE, ES_TYPE, STATE, X, Y
 from .sim.replay import encode_replay
 

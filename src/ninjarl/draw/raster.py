@@ -52,7 +52,7 @@ import weakref
 import numpy as np
 
 from ninjarl.sim._jit import jit, jit_inline
-from ninjarl.sim.constants import CELL_DIVISORS
+from ninjarl.sim.constants import CELL, CELL_DIVISORS, NINJA_RADIUS, WORLD_H, WORLD_W
 from ninjarl.sim.layout import (
     E_ACTIVE,
     E_CLOSED,
@@ -98,13 +98,10 @@ from .palette import (
     ZAP_DRONE,
 )
 
-WORLD_W, WORLD_H = 1056, 600
-CELL = 24
 SMALL_SCALE = 6
 SMALL_W, SMALL_H = WORLD_W // SMALL_SCALE, WORLD_H // SMALL_SCALE    # 176 x 100
 VIEW = 84                       # player view side
 VIEW_HALF = 42                  # ninja centre pixel in the player view
-NINJA_R = 10.0
 
 # ---- static tile layers -------------------------------------------------------------------
 GLITCH_EDGE_PX = 2      # thickness of the drawn edge of glitch tiles 34-37
@@ -359,7 +356,7 @@ def _draw_dynamic(bank, st, n, flat, base, h, w, ox, oy, s):
             nx, ny = _orient_vec(bank.ent_si[lv, e, ES_ORIENT])
             _segment(flat, base, h, w, ox, oy, s, inv_s, x + size * ny, y - size * nx,
                      x - size * ny, y + size * nx, val)
-    _circle(flat, base, h, w, ox, oy, s, inv_s, st.ninja_f[n, X], st.ninja_f[n, Y], NINJA_R,
+    _circle(flat, base, h, w, ox, oy, s, inv_s, st.ninja_f[n, X], st.ninja_f[n, Y], NINJA_RADIUS,
             NINJA)
 
 
