@@ -58,10 +58,10 @@ MODULES: dict[str, Target] = {
         "-k", "reward or time_limit or stuck or rejected or config_"]),
     "evaluate": Target("src/ninjarl/eval/evaluate.py", [
         "tests/test_eval.py", "tests/test_honest.py", KILLS,
-        "-k", "wilson or statistics or counts or refused or equals_the_evaluate or evaluate_"],
-        # the statistics and the eval.json document; playing the episodes (_play_batch) is
-        # covered by tests/test_honest.py's hand-written mutant (seconds per mutant there)
-        functions=["*xǁEvalResultǁper_level*", "*xǁEvalResultǁto_json*"]),
+        # every function (the properties are skipped, as all decorated code). The two tests of
+        # tests/test_eval.py that train an agent first (equals_the_evaluate_api, refused: 10 s
+        # per mutant) are left out; the rest take a second or two per mutant
+        "-k", "wilson or statistics or evaluate_ and not equals_the_evaluate"]),
     "curriculum": Target("src/ninjarl/train/curriculum.py", [
         "tests/test_curriculum.py", KILLS, "-k", "not kills or curriculum_"]),
     "checkpoint": Target("src/ninjarl/train/checkpoint.py", [
@@ -77,9 +77,17 @@ MODULES: dict[str, Target] = {
               "dataset_"],
         # drawing a split's levels: what keeps the splits disjoint (the hash already taken is
         # skipped, the next candidate drawn). Each mutant runs dataset builds (about a minute
-        # on the shared machine), so the rest of the module waits: build_dataset (94 mutants),
-        # load_dataset (237), _check_record (69), _read_manifest (80), Dataset (54)
+        # on the shared machine); reading a dataset is the next entry, build_dataset (94
+        # mutants) waits (hand-written mutants of tests/test_honest.py cover its exclusion)
         functions=["*_generate_split*"]),
+    "dataset_reading": Target("src/ninjarl/levels/dataset.py", [
+        "tests/test_levels.py", KILLS,
+        "-k", "dataset_layout or corrupt_dataset or level_sources or dataset_reading_"],
+        # reading a dataset: every check of load_dataset and the Dataset it returns. The tests
+        # of tests/test_levels.py that read its small dataset (a build of 10 levels, about 5 s,
+        # per mutant); those of tests/test_robustness.py train an agent first (left out)
+        functions=["*x_load_dataset*", "*x__check_record*", "*x__read_manifest*",
+                   "*xǁDatasetǁ*"]),
     "transfer": Target("src/ninjarl/train/transfer.py", ["tests/test_transfer.py", KILLS,
                                                           "-k", "not kills or transfer_"],
         # the flat transfer's refusals and strict load (its tests train: about a minute per

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import importlib
 import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,16 +23,18 @@ import torch
 from ninjarl.env import make_vec_env
 from ninjarl.env.config import GRAPH_KEYS, EnvConfig, RewardConfig, reward_bounds, space_keys
 from ninjarl.eval import EpisodeResult, EvalResult, evaluate, wilson_interval
+from ninjarl.eval.evaluate import check_observations
 from ninjarl.levels import CATEGORIES, build_dataset, generate_level, level_seed
 from ninjarl.levels import dataset as dataset_module
-from ninjarl.sim import build_level
+from ninjarl.sim import FormatError, build_level
+from ninjarl.sim.replay import MAX_MAP_BYTES
 from ninjarl.train import PPOConfig, TrainConfig
 from ninjarl.train import checkpoint as checkpoint_module
 from ninjarl.train.checkpoint import read_checkpoint, save_checkpoint
 from ninjarl.train.config import HierarchicalConfig
 from ninjarl.train.curriculum import Curriculum, CurriculumConfig
 from ninjarl.train.ppo import build_model
-from ninjarl.train.transfer import check_compatible, transfer_weights
+from ninjarl.train.transfer import TransferReport, check_compatible, hierarchical_source, transfer_weights, write_report
 
 from conftest import MAPS
 
@@ -160,6 +164,8 @@ def test_evaluate_wilson_interval_uses_z():
     wide, narrow = wilson_interval(5, 10, z=2.576), wilson_interval(5, 10)
     assert wide[0] < narrow[0] and wide[1] > narrow[1]
     assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 10)[0] == 0.0
+    # unclamped, rounding puts 5 of 5's upper end at 1.0000000000000002
+    assert wilson_interval(5, 5)[1] == 1.0
 
 
 class _Hold:
@@ -219,6 +225,114 @@ def test_evaluate_sampling_follows_its_seed_and_leaves_the_global_rng_alone():
     torch.manual_seed(1)
     first = torch.randint(0, 6, (2,)).tolist()
     assert [a[0] for a in actions(1)] == first
+
+
+def _spaces(**shapes_and_dtypes):
+    """An object with ``observation_space.spaces``: key -> (shape, dtype), in the given order."""
+    spaces = {k: SimpleNamespace(shape=shape, dtype=np.dtype(dtype))
+              for k, (shape, dtype) in shapes_and_dtypes.items()}
+    return SimpleNamespace(observation_space=SimpleNamespace(spaces=spaces))
+
+
+@pytest.mark.parametrize("env, differ", [
+    (_spaces(game_state=((32,), "float32")), "reachability"),                 # only the agent's
+    (_spaces(game_state=((32,), "float32"), reachability=((10,), "float32"),
+             graph=((3,), "float32")), "graph"),                               # only the env's
+    (_spaces(reachability=((9,), "float32"), game_state=((32,), "float32")), "reachability"),
+    (_spaces(reachability=((10,), "float64"), game_state=((32,), "float32")), "reachability"),
+], ids=["agent-only key", "env-only key", "shape", "dtype"])
+def test_evaluate_refuses_an_agent_whose_observations_differ_naming_both(env, differ):
+    agent = _spaces(reachability=((10,), "float32"), game_state=((32,), "float32"))
+    shown = lambda space: str({k: v.shape for k, v in sorted(space.observation_space.spaces.items())})  # noqa: E731
+    with pytest.raises(ValueError) as error:
+        check_observations(agent, env)
+    assert str(error.value) == (f"the agent reads observations {shown(agent)} but these levels "
+                                f"and settings give {shown(env)} (differ: {differ})")
+
+
+def test_evaluate_accepts_an_agent_reading_the_same_observations_and_lists_every_difference():
+    same = _spaces(reachability=((10,), "float32"), game_state=((32,), "float32"))
+    check_observations(same, _spaces(game_state=((32,), "float32"),
+                                     reachability=((10,), "float32")))
+    other = _spaces(reachability=((10,), "float32"), game_state=((32,), "float64"),
+                    zeta=((1,), "float32"), alpha=((1,), "float32"))
+    with pytest.raises(ValueError, match=r"\(differ: alpha, game_state, zeta\)$"):
+        check_observations(same, other)
+
+
+class _Stateful(_Hold):
+    """A policy with SB3's recurrent ``predict`` signature: records each call's state,
+    episode starts and ``deterministic``, and returns the call's number as the next state."""
+
+    def __init__(self, observation_space):
+        super().__init__(observation_space)
+        self.calls = []
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        self.calls.append((state, episode_start.copy(), deterministic))
+        return np.full(len(obs["game_state"]), self.action), len(self.calls)
+
+
+def test_evaluate_gives_a_stateful_policy_its_state_and_the_episode_starts():
+    config = EnvConfig(max_frames=400)
+    levels = _levels("simple-walk", "minefield")
+    policy = _Stateful(make_vec_env(levels, 1, config).observation_space)
+    result = evaluate(policy, levels, ["a", "b"], config, deterministic=False)
+    won, dead = result.results
+    assert (won.outcome, dead.outcome) == ("won", "dead") and len(dead.actions) < len(won.actions)
+    states, starts, deterministic = zip(*policy.calls)
+    assert states == (None, *range(1, len(policy.calls)))
+    assert starts[0].dtype == bool and starts[0].tolist() == [True, True]
+    # each death ends a minefield episode (replayed from its start, it dies the same way
+    # again): the call after it starts a new one
+    assert [s.tolist() for s in starts[1:]] == [
+        [False, step % len(dead.actions) == 0] for step in range(1, len(policy.calls))]
+    assert set(deterministic) == {False}
+    # playing stops once every episode has ended: one call per action of the longest episode
+    assert len(policy.calls) == len(won.actions)
+
+
+def test_evaluate_results_are_plain_python_and_the_env_is_closed(monkeypatch):
+    evaluate_module = importlib.import_module("ninjarl.eval.evaluate")
+    made = []
+
+    def recording_make_vec_env(*args, **kwargs):
+        made.append(make_vec_env(*args, **kwargs))
+        close = made[-1].close
+        made[-1].closed = False
+
+        def closing():
+            made[-1].closed = True
+            close()
+        made[-1].close = closing
+        return made[-1]
+    monkeypatch.setattr(evaluate_module, "make_vec_env", recording_make_vec_env)
+    config = EnvConfig(max_frames=400)
+    levels = _levels("simple-walk", "minefield")
+    policy = _Hold(make_vec_env(levels, 1, config).observation_space)
+    result = evaluate(policy, levels, ["a", "b"], config)
+    assert [venv.closed for venv in made] == [True]
+    assert all(type(r.frames) is int and r.actions.dtype == np.int64 for r in result.results)
+    json.dumps(result.to_json(1))                 # eval.json holds no numpy scalars
+
+
+def test_evaluate_plays_with_the_frame_stack_it_is_given():
+    config = EnvConfig(max_frames=400)
+    levels = _levels("simple-walk")
+    policy = _Hold(make_vec_env(levels, 1, config, frame_stack=2).observation_space)
+    result = evaluate(policy, levels, ["a"], config, frame_stack=2)
+    assert [r.outcome for r in result.results] == ["won"]
+
+
+def test_evaluate_samples_under_seed_zero_by_default():
+    config = EnvConfig(max_frames=120)
+    levels = _levels("simple-walk")
+    policy = _Hold(make_vec_env(levels, 1, config).observation_space)
+
+    def actions(**seed):
+        result = evaluate(policy, levels, ["a"], config, deterministic=False, **seed)
+        return result.results[0].actions.tolist()
+    assert actions() == actions(seed=0) != actions(seed=1)
 
 
 # ---- curriculum: src/ninjarl/train/curriculum.py ---------------------------------------------
@@ -657,6 +771,201 @@ def test_dataset_jobs_above_one_generate_in_a_pool_of_that_size_with_the_same_re
             e.content_hash for e in alone.split(split)]
 
 
+# ---- dataset_reading: src/ninjarl/levels/dataset.py (load_dataset and what it checks) --------
+
+def _map_record(split_dir: Path, name: str, **fields) -> dict:
+    """A manifest record of the bundled test map ``name``, copied into ``split_dir``."""
+    data = (MAPS / "test" / name).read_bytes()
+    (split_dir / "maps").mkdir(parents=True, exist_ok=True)
+    (split_dir / "maps" / f"{name}.map").write_bytes(data)
+    return {"id": name, "category": "simplest", "seed": 1, "tier": 0,
+            "hash": hashlib.sha256(data).hexdigest(), "file": f"maps/{name}.map", **fields}
+
+
+def _write_split(root: Path, split: str, records: list, **manifest) -> Path:
+    """``root/split/manifest.json`` listing ``records``; its path."""
+    path = root / split / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": "ninjarl-levels", "version": 1, "split": split,
+                                "levels": records} | manifest))
+    return path
+
+
+def test_dataset_reading_a_written_dataset_reads_back_field_by_field(tmp_path):
+    train = [_map_record(tmp_path / "train", "simple-walk", category="medium", seed=7, tier=3,
+                         metadata={"rooms": 2}, style="open"),
+             _map_record(tmp_path / "train", "minefield", category="zeta"),
+             _map_record(tmp_path / "train", "slopes", category="alpha"),
+             _map_record(tmp_path / "train", "only-jump")]
+    _write_split(tmp_path, "train", train, seed=11)
+    _write_split(tmp_path, "test", [_map_record(tmp_path / "test", "long-walk")])   # no seed
+    ds = dataset_module.load_dataset(tmp_path)
+    assert ds.path == tmp_path and ds.seeds == {"train": 11, "test": 0}
+    assert ds.split_names == ["train", "test"]
+    walk = ds.split("train")[0]
+    assert (walk.level_id, walk.category, walk.seed, walk.tier, walk.content_hash, walk.metadata,
+            walk.style) == ("simple-walk", "medium", 7, 3, train[0]["hash"], {"rooms": 2}, "open")
+    assert walk.map_bytes == (MAPS / "test" / "simple-walk").read_bytes()
+    mines = ds.split("train")[1]
+    assert (mines.metadata, mines.style) == ({}, "classic")
+    # the known categories in their order, then the others by name
+    assert ds.categories("train") == ["simplest", "medium", "alpha", "zeta"]
+    assert {c: [e.level_id for e in es] for c, es in ds.by_category("train").items()} == {
+        "simplest": ["only-jump"], "medium": ["simple-walk"], "alpha": ["slopes"],
+        "zeta": ["minefield"]}
+    assert list(ds.by_category("train")) == ds.categories("train")
+    assert ds.hashes() == {r["hash"] for r in train} | {ds.split("test")[0].content_hash}
+    assert ds.find("long-walk") == ("test", ds.split("test")[0])
+    assert ds.find("slopes") == ("train", ds.split("train")[2])
+    assert repr(ds) == f"Dataset({str(tmp_path)!r}, train=4, test=1)"
+
+
+def test_dataset_reading_a_split_that_is_not_there_is_named(tmp_path):
+    _write_split(tmp_path, "test", [_map_record(tmp_path / "test", "long-walk")])
+    ds = dataset_module.load_dataset(tmp_path)
+    assert ds.split_names == ["test"] and ds.seeds == {"test": 0}
+    with pytest.raises(FormatError) as error:
+        ds.split("train")
+    assert str(error.value) == f"{tmp_path / 'train' / 'manifest.json'}: manifest: this " \
+                               "dataset has no train split"
+    with pytest.raises(ValueError, match=r"^unknown split 'valid'; expected one of train, test$"):
+        ds.split("valid")
+    with pytest.raises(FormatError) as error:
+        ds.find("nothing")
+    assert str(error.value) == f"{tmp_path}: level id: no level 'nothing' in this dataset"
+
+
+def _load_error(root: Path) -> str:
+    with pytest.raises(FormatError) as error:
+        dataset_module.load_dataset(root)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_dataset_reading_no_dataset_is_named(tmp_path):
+    assert _load_error(tmp_path / "nowhere") == f"{tmp_path / 'nowhere'}: dataset: not a directory"
+    assert _load_error(tmp_path) == (f"{tmp_path / 'train' / 'manifest.json'}: manifest: missing: "
+                                     "not a level dataset (no train/ or test/ manifest.json)")
+
+
+@pytest.mark.parametrize("text, field, problem", [
+    (b"\xff{}", "manifest", "not UTF-8 text (invalid start byte)"),
+    (b'{"levels":\n [', "manifest", "not valid JSON: Expecting value at line 2 column 3"),
+    (b"[]", "manifest", "top level is not a JSON object"),
+    (b'{"version": 1, "levels": []}', "format", "expected 'ninjarl-levels', got None"),
+    (b'{"format": "other", "version": 1, "levels": []}', "format",
+     "expected 'ninjarl-levels', got 'other'"),
+    (b'{"format": "ninjarl-levels", "levels": []}', "version",
+     "unsupported version None (this ninjarl reads 1)"),
+    (b'{"format": "ninjarl-levels", "version": 2, "levels": []}', "version",
+     "unsupported version 2 (this ninjarl reads 1)"),
+    (b'{"format": "ninjarl-levels", "version": 1}', "levels", "missing or not a list"),
+    (b'{"format": "ninjarl-levels", "version": 1, "levels": {}}', "levels",
+     "missing or not a list"),
+], ids=["utf8", "json", "list", "no format", "format", "no version", "version", "no levels",
+        "levels dict"])
+def test_dataset_reading_a_bad_manifest_is_one_line_naming_it(text, field, problem, tmp_path):
+    path = tmp_path / "test" / "manifest.json"
+    path.parent.mkdir()
+    path.write_bytes(text)
+    assert _load_error(tmp_path) == f"{path}: {field}: {problem}"
+
+
+def test_dataset_reading_an_empty_split_reads_as_no_levels(tmp_path):
+    _write_split(tmp_path, "train", [], seed=3)
+    ds = dataset_module.load_dataset(tmp_path)
+    assert ds.split("train") == [] and ds.seeds == {"train": 3}
+
+
+@pytest.mark.parametrize("edit, field, problem", [
+    (lambda r: "x", "levels[1]", "not a JSON object"),
+    *[(lambda r, key=key: {k: v for k, v in r.items() if k != key}, f"levels[1].{key}", "missing")
+      for key in ("id", "category", "seed", "tier", "hash", "file")],
+    (lambda r: r | {"id": 5}, "levels[1].id", "expected str, got int"),
+    (lambda r: r | {"category": None}, "levels[1].category", "expected str, got NoneType"),
+    (lambda r: r | {"seed": "1"}, "levels[1].seed", "expected int, got str"),
+    (lambda r: r | {"seed": True}, "levels[1].seed", "expected int, got bool"),
+    (lambda r: r | {"tier": 1.0}, "levels[1].tier", "expected int, got float"),
+    (lambda r: r | {"hash": ["a"]}, "levels[1].hash", "expected str, got list"),
+    (lambda r: r | {"file": 3}, "levels[1].file", "expected str, got int"),
+    (lambda r: r | {"style": 1}, "levels[1].style", "expected str, got int"),
+    (lambda r: r | {"file": "/etc/passwd"}, "levels[1].file", "'/etc/passwd' leaves the split"),
+    (lambda r: r | {"file": "maps/../../x.map"}, "levels[1].file",
+     "'maps/../../x.map' leaves the split"),
+    (lambda r: r | {"hash": r["hash"][:63]}, "levels[1].hash", "not a sha256 hex digest"),
+    (lambda r: r | {"hash": r["hash"] + "0"}, "levels[1].hash", "not a sha256 hex digest"),
+], ids=["not object", *[f"no {k}" for k in ("id", "category", "seed", "tier", "hash", "file")],
+        "id", "category", "seed", "seed bool", "tier", "hash", "file", "style", "absolute",
+        "dotdot", "short hash", "long hash"])
+def test_dataset_reading_a_bad_record_names_its_index_and_field(edit, field, problem, tmp_path):
+    good = _map_record(tmp_path / "train", "simple-walk")
+    path = _write_split(tmp_path, "train", [good, edit(_map_record(tmp_path / "train",
+                                                                   "minefield"))])
+    assert _load_error(tmp_path) == f"{path}: {field}: {problem}"
+
+
+def test_dataset_reading_a_record_keeps_the_bool_rule_for_ints_only(tmp_path):
+    # a style, tier 0 and seed 0 are fine; the check of a record returns it unchanged
+    record = _map_record(tmp_path / "train", "simple-walk", seed=0, tier=0, style="classic")
+    assert dataset_module._check_record(dict(record), tmp_path / "m.json", 0) == record
+
+
+def test_dataset_reading_each_level_once_with_its_own_intact_file(tmp_path):
+    split = tmp_path / "train"
+    walk, mines = _map_record(split, "simple-walk"), _map_record(split, "minefield")
+    path = _write_split(tmp_path, "train", [walk, mines | {"id": "simple-walk"}])
+    assert _load_error(tmp_path) == f"{path}: levels[1].id: 'simple-walk' listed twice"
+    _write_split(tmp_path, "train", [walk, walk | {"id": "again"}])
+    assert _load_error(tmp_path) == (f"{path}: levels[1].hash: the content of level "
+                                     "'simple-walk' again")
+    _write_split(tmp_path, "train", [walk, mines | {"file": "maps/none.map"}])
+    assert _load_error(tmp_path) == (f"{split / 'maps' / 'none.map'}: file: missing or not a file "
+                                     f"(listed in {path} as level 'minefield')")
+    _write_split(tmp_path, "train", [walk, mines | {"file": "maps"}])         # a folder
+    assert _load_error(tmp_path).startswith(f"{split / 'maps'}: file: missing or not a file")
+    outside = tmp_path / "outside.map"
+    outside.write_bytes((split / mines["file"]).read_bytes())
+    (split / "link.map").symlink_to(outside)
+    _write_split(tmp_path, "train", [walk, mines | {"file": "link.map"}])
+    assert _load_error(tmp_path) == (f"{split / 'link.map'}: file: a link to outside the split; "
+                                     "a dataset holds its own files")
+    (split / "inside.map").symlink_to(split / mines["file"])       # a link inside is fine
+    _write_split(tmp_path, "train", [walk, mines | {"file": "inside.map"}])
+    assert [e.level_id for e in dataset_module.load_dataset(tmp_path).split("train")] == [
+        "simple-walk", "minefield"]
+
+
+def test_dataset_reading_a_changed_or_broken_map_is_named(tmp_path):
+    split = tmp_path / "train"
+    walk = _map_record(split, "simple-walk")
+    data = bytearray((split / walk["file"]).read_bytes())
+    data[300] ^= 1
+    (split / walk["file"]).write_bytes(bytes(data))
+    _write_split(tmp_path, "train", [walk])
+    digest = hashlib.sha256(bytes(data)).hexdigest()
+    assert _load_error(tmp_path) == (
+        f"{split / walk['file']}: content hash: sha256 {digest[:16]}... does not match the "
+        f"manifest's {walk['hash'][:16]}... (file corrupt?)")
+    short = bytes(data[:100])
+    (split / walk["file"]).write_bytes(short)
+    _write_split(tmp_path, "train", [walk | {"hash": hashlib.sha256(short).hexdigest()}])
+    assert _load_error(tmp_path).startswith(f"{split / walk['file']}: length: ")
+    huge = bytes(MAX_MAP_BYTES + 1)
+    (split / walk["file"]).write_bytes(huge)
+    _write_split(tmp_path, "train", [walk | {"hash": hashlib.sha256(huge).hexdigest()}])
+    assert _load_error(tmp_path) == (f"{split / walk['file']}: size: more than "
+                                     f"{MAX_MAP_BYTES:,} bytes, larger than any map")
+
+
+def test_dataset_reading_a_level_in_both_splits_is_refused(tmp_path):
+    _write_split(tmp_path, "train", [_map_record(tmp_path / "train", "simple-walk"),
+                                     _map_record(tmp_path / "train", "minefield")])
+    test = _write_split(tmp_path, "test", [_map_record(tmp_path / "test", "simple-walk"),
+                                           _map_record(tmp_path / "test", "minefield"),
+                                           _map_record(tmp_path / "test", "slopes")])
+    assert _load_error(tmp_path) == f"{test}: levels: 2 level(s) also in the train split"
+
+
 # ---- transfer: src/ninjarl/train/transfer.py -------------------------------------------------
 
 def _transfer_config(**overrides) -> TrainConfig:
@@ -759,3 +1068,124 @@ def test_transfer_refusal_names_the_checkpoint(transfer_source):
     with pytest.raises(ValueError, match=f"^{re.escape(str(transfer_source))}: the checkpoint "
                                          f"does not match this run: action repeat {saved} vs 2$"):
         transfer_weights(model, transfer_source, config)
+
+
+def test_transfer_hierarchical_source_of_each_tensor():
+    assert {name: hierarchical_source(name) for name in (
+        "features.branches.game_state.mlp.0.weight", "low_level.pi.input.weight",
+        "low_level.vf.input.bias", "low_level.action.weight", "low_level.value.bias",
+        "low_level.pi.rest.0.weight", "low_level.vf.rest.3.bias", "low_level.pi.rest.12.weight",
+    )} == {
+        "features.branches.game_state.mlp.0.weight":
+            "features_extractor.branches.game_state.mlp.0.weight",
+        "low_level.pi.input.weight": "mlp_extractor.policy_net.0.weight",
+        "low_level.vf.input.bias": "mlp_extractor.value_net.0.bias",
+        "low_level.action.weight": "action_net.weight",
+        "low_level.value.bias": "value_net.bias",
+        "low_level.pi.rest.0.weight": "mlp_extractor.policy_net.2.weight",
+        "low_level.vf.rest.3.bias": "mlp_extractor.value_net.5.bias",
+        "low_level.pi.rest.12.weight": "mlp_extractor.policy_net.14.weight"}
+    for name in ("high_level.logits.weight", "low_level.embedding.weight",
+                 "low_level.pi.condition.weight", "low_level.pi.rest.x.weight",
+                 "low_level.action", "xfeatures.a", "low_level.qf.rest.0.weight"):
+        assert hierarchical_source(name) is None, name
+
+
+def _hierarchical_model(**overrides):
+    config = _transfer_config(hierarchical=HierarchicalConfig(), **overrides)
+    torch.manual_seed(1)                  # other initial weights than the source's
+    return config, build_model(config, make_vec_env([config.levels], 2, config.env, seed=0))
+
+
+def test_transfer_hierarchical_loads_each_mapped_tensor_and_initialises_the_rest(transfer_source):
+    config, model = _hierarchical_model()
+    fresh = {name: tensor.clone() for name, tensor in model.policy.state_dict().items()}
+    report = transfer_weights(model, transfer_source, config)
+    saved = torch.load(transfer_source / "policy.pt", weights_only=True)
+    state = model.policy.state_dict()
+    mapped = [name for name in state if hierarchical_source(name)]
+    assert report.loaded == mapped and len(mapped) == 24
+    assert report.sources == {name: hierarchical_source(name) for name in mapped}
+    assert not (report.missing or report.mismatched or report.unexpected)
+    for name in mapped:
+        assert torch.equal(state[name], saved[report.sources[name]]), name
+    assert list(report.initialised) == [name for name in state if name not in mapped]
+    high = "the high level's initialisation: orthogonal hidden layers, logit layer with gain " \
+           "0.01 (near-uniform over the available subtasks)"
+    condition = "orthogonal on the embedding's columns, zero on direction, distance and steps: "
+    assert report.initialised == {
+        **{name: high for name in state if name.startswith("high_level.")},
+        "low_level.embedding.weight": "zero (the cloned policy for every subtask until it learns)",
+        "low_level.pi.condition.weight": condition + "the controller starts as the cloned policy",
+        "low_level.vf.condition.weight": condition + "the low value starts as the cloned value"}
+    for name in state:
+        if name.startswith("high_level."):                 # its own initialisation, kept
+            assert torch.equal(state[name], fresh[name]), name
+    assert not state["low_level.embedding.weight"].any()
+    embedding = state["low_level.embedding.weight"].shape[1]
+    for name in ("low_level.pi.condition.weight", "low_level.vf.condition.weight"):
+        assert fresh[name][:, embedding:].any()           # so zero below is the transfer's doing
+        assert torch.equal(state[name][:, :embedding], fresh[name][:, :embedding]), name
+        assert not state[name][:, embedding:].any(), name
+
+
+_ALIAS = "pi_features_extractor.branches.game_state.mlp.0.bias"
+_VF_ALIAS = "vf" + _ALIAS.removeprefix("pi")
+
+
+@pytest.mark.parametrize("edit, counts, listed", [
+    (lambda w: w.pop("action_net.bias"), "23 tensors loaded, 1 missing, 0 mismatched, "
+     "0 unexpected", ["  MISSING    low_level.action.bias"]),
+    # a resized tensor is not used either: every checkpoint tensor must be
+    (lambda w: w.update({"action_net.bias": torch.zeros(7)}), "23 tensors loaded, 0 missing, "
+     "1 mismatched, 1 unexpected", ["  MISMATCHED low_level.action.bias",
+                                    "  UNEXPECTED action_net.bias"]),
+    (lambda w: w.update({"z.extra": torch.zeros(1), "a.extra": torch.zeros(1)}),
+     "24 tensors loaded, 0 missing, 0 mismatched, 2 unexpected",
+     ["  UNEXPECTED a.extra", "  UNEXPECTED z.extra"]),
+    (lambda w: w.update({_ALIAS: w[_ALIAS] + 1}), "24 tensors loaded, 0 missing, 0 mismatched, "
+     "1 unexpected", [f"  UNEXPECTED {_ALIAS}"]),
+    (lambda w: w.update({_VF_ALIAS: w[_ALIAS] + 1}), "24 tensors loaded, 0 missing, "
+     "0 mismatched, 1 unexpected", [f"  UNEXPECTED {_VF_ALIAS}"]),
+    # the extractor's own tensor gone: its aliases have nothing to equal
+    (lambda w: w.pop(_ALIAS.removeprefix("pi_")), "23 tensors loaded, 1 missing, 0 mismatched, "
+     "2 unexpected", ["  MISSING    features.branches.game_state.mlp.0.bias",
+                      f"  UNEXPECTED {_ALIAS}", f"  UNEXPECTED {_VF_ALIAS}"]),
+], ids=["missing", "mismatched", "unexpected", "pi alias differs", "vf alias differs",
+        "aliased tensor missing"])
+def test_transfer_hierarchical_refuses_a_policy_that_does_not_map(edit, counts, listed,
+                                                                  transfer_source, tmp_path):
+    source = _edited_source(transfer_source, tmp_path, edit)
+    config, model = _hierarchical_model()
+    with pytest.raises(ValueError) as error:
+        transfer_weights(model, source, config)
+    lines = str(error.value).splitlines()
+    assert lines[:2] == [f"{source}: the policy does not match the hierarchical one:",
+                         f"transfer: {counts}"]
+    assert [line for line in lines if not line.startswith(("  loaded", "  INITIALISED"))][2:] \
+        == listed
+
+
+def test_transfer_hierarchical_refuses_other_observation_settings(transfer_source):
+    config, model = _hierarchical_model(frame_stack=2)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(transfer_source))}: the checkpoint "
+                                         "does not match this run: frame stack 1 vs 2$"):
+        transfer_weights(model, transfer_source, config)
+
+
+def test_transfer_report_summary_and_document(tmp_path):
+    report = TransferReport(loaded=["a", "b"], missing=["m"], mismatched=["x"],
+                            unexpected=["u"], sources={"a": "flat.a"}, initialised={"i": "zero"})
+    assert report.summary().splitlines() == [
+        "transfer: 2 tensors loaded, 1 missing, 1 mismatched, 1 unexpected",
+        "  loaded     a <- flat.a", "  loaded     b", "  INITIALISED i: zero",
+        "  MISSING    m", "  MISMATCHED x", "  UNEXPECTED u"]
+    flat = {"loaded": ["a", "b"], "missing": ["m"], "mismatched": ["x"], "unexpected": ["u"]}
+    assert report.to_json() == flat | {"sources": {"a": "flat.a"}, "initialised": {"i": "zero"}}
+    assert TransferReport(**flat).to_json() == flat
+    assert TransferReport(**flat, sources={"a": "flat.a"}).to_json() == flat | {
+        "sources": {"a": "flat.a"}, "initialised": {}}
+    assert TransferReport(**flat, initialised={"i": "zero"}).to_json() == flat | {
+        "sources": {}, "initialised": {"i": "zero"}}
+    write_report(report, tmp_path / "transfer_report.json")
+    assert json.loads((tmp_path / "transfer_report.json").read_text()) == report.to_json()
