@@ -91,9 +91,16 @@ MODULES: dict[str, Target] = {
     "transfer": Target("src/ninjarl/train/transfer.py", ["tests/test_transfer.py", KILLS,
                                                           "-k", "not kills or transfer_"],
         # the flat transfer's refusals and strict load (its tests train: about a minute per
-        # mutant on the shared machine); the hierarchical mapping (128 mutants) and the
-        # report's text (38) wait
+        # mutant on the shared machine); the hierarchical mapping and the report: next entry
         functions=["*check_compatible*", "*transfer_weights*"]),
+    "transfer_hierarchical": Target("src/ninjarl/train/transfer.py", [
+        "tests/test_transfer.py", "tests/test_hierarchical.py", KILLS,
+        "-k", "test_transfer.py or bc_transfer or sources_and_initialisations or "
+              "transfer_hierarchical_"],
+        # a flat policy mapped into a hierarchical one, and the transfer report (its text,
+        # its JSON document, the file). The tests that reach them train the source first
+        functions=["*transfer_hierarchical*", "*hierarchical_source*", "*xǁTransferReportǁ*",
+                   "*write_report*"]),
 }
 
 #: mutmut's exit-code statuses that count as a killed mutant

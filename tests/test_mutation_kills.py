@@ -1173,7 +1173,7 @@ def test_transfer_hierarchical_refuses_other_observation_settings(transfer_sourc
         transfer_weights(model, transfer_source, config)
 
 
-def test_transfer_report_summary_and_document(tmp_path):
+def test_transfer_hierarchical_report_lists_sources_and_initialisations(tmp_path):
     report = TransferReport(loaded=["a", "b"], missing=["m"], mismatched=["x"],
                             unexpected=["u"], sources={"a": "flat.a"}, initialised={"i": "zero"})
     assert report.summary().splitlines() == [
