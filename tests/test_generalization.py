@@ -56,9 +56,12 @@ def test_a_config_file_keeps_its_own_curriculum(tmp_path):
     assert load_run_config(bare, False).curriculum is None
 
 
-def test_train_curriculum_runs_the_recipe_end_to_end(tmp_path, capsys):
+def test_train_curriculum_runs_the_recipe_end_to_end(tmp_path, capsys, monkeypatch):
     """The recipe as ``ninjarl train --curriculum`` runs it, on one level per category and
     split (the built-in set's 875 levels take a minute to analyse) and without videos."""
+    from ninjarl.train import demos
+
+    monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "cache" / "levels")
     levels = tmp_path / "levels"
     build_dataset(levels, 1, 1)
     out = tmp_path / "runs" / "run"
@@ -70,6 +73,9 @@ def test_train_curriculum_runs_the_recipe_end_to_end(tmp_path, capsys):
                                     videos=0, out=str(out))
     result = json.loads((out / "eval.json").read_text())
     assert set(result["per_category"]) == set(CATEGORIES)
+    # the recipe starts PPO from the planner's demonstrations of the 7 training levels
+    assert json.loads((out / "demos" / "demos.json").read_text())["levels"] == 7
+    assert json.loads((out / "transfer_report.json").read_text())["loaded"]
     assert "held-out success" in capsys.readouterr().out
     # the recipe's eval_levels (the real game's levels) are played and plotted
     assert saved.eval_levels == ("official",)

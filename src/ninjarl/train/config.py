@@ -61,6 +61,17 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class PlannerBCConfig:
+    """Behaviour cloning from the planner's demonstrations before PPO
+    (:mod:`ninjarl.train.demos`): the planner searches every training level for a winning
+    input sequence with ``budget_frames`` simulator frames (levels it does not solve are left
+    out), the run's own policy is trained on the plans for ``epochs`` epochs, and PPO starts
+    from it with the ``finetune`` settings, as with ``TrainConfig.bc``."""
+    budget_frames: int = 1_000_000
+    epochs: int = 20
+
+
+@dataclass(frozen=True)
 class HierarchicalConfig:
     """A hierarchical agent (:mod:`ninjarl.train.hierarchical`): a high level picks one of
     ``subtasks`` (names from :data:`ninjarl.env.subtasks.SUBTASKS`; ``exit_switch`` and
@@ -114,8 +125,11 @@ class TrainConfig:
     :class:`HierarchicalConfig`) trains a hierarchical agent with ``arch`` as its shared
     feature extractor; its envs also compute the ``subtasks`` observation. ``net_arch`` sets
     the hidden layers of the policy and value heads (empty: the architecture's; not for
-    hierarchical agents). ``device`` is where the networks run (``auto``: a CUDA GPU when
-    torch sees one, else the CPU; ``cpu``; ``cuda[:N]``); environments always run on the CPU.
+    hierarchical agents). ``planner_bc`` (set: a :class:`PlannerBCConfig`) makes the
+    behaviour-cloning checkpoint itself, from planner demonstrations of the training levels
+    (``OUT/demos``, ``OUT/bc``), instead of taking one as ``bc``. ``device`` is where the
+    networks run (``auto``: a CUDA GPU when torch sees one, else the CPU; ``cpu``;
+    ``cuda[:N]``); environments always run on the CPU.
     ``mirror`` adds the left-right mirror image of every training level to the training
     levels (augmentation: twice the layouts, and no side the agent can learn to prefer); the
     held-out levels stay as they are. ``eval_levels``: level sets (specs as for ``ninjarl
@@ -144,6 +158,7 @@ class TrainConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     curriculum: CurriculumConfig | None = None
     hierarchical: HierarchicalConfig | None = None
+    planner_bc: PlannerBCConfig | None = None
     env: EnvConfig | None = None
 
     def __post_init__(self):
@@ -164,6 +179,12 @@ class TrainConfig:
                              f"{list(self.net_arch)}")
         if self.net_arch and self.hierarchical:
             raise ValueError("TrainConfig.net_arch does not apply to hierarchical agents")
+        if self.planner_bc and self.bc:
+            raise ValueError("TrainConfig: bc names a behaviour-cloning checkpoint and "
+                             "planner_bc makes one; set one of them")
+        if self.planner_bc and self.hierarchical:
+            raise ValueError("TrainConfig.planner_bc does not apply to hierarchical agents; "
+                             "train a checkpoint with 'ninjarl bc' and give it as bc")
         object.__setattr__(self, "env", self._reconciled_env())
         _check_ranges(self.env, "env")
         self._check_rollout_size()
@@ -214,7 +235,7 @@ class TrainConfig:
     @property
     def effective_ppo(self) -> PPOConfig:
         """The PPO settings in use: ``ppo``, with ``finetune`` applied after behaviour cloning."""
-        if not self.bc:
+        if not self.bc and not self.planner_bc:
             return self.ppo
         return replace(self.ppo, **asdict(self.finetune))
 
@@ -237,15 +258,19 @@ class TrainConfig:
         finetune = data.pop("finetune", None) or {}
         curriculum = data.pop("curriculum", None)
         hierarchical = data.pop("hierarchical", None)
+        planner_bc = data.pop("planner_bc", None)
         try:
             if isinstance(curriculum, dict):
                 curriculum = CurriculumConfig.from_dict(curriculum)
             if isinstance(hierarchical, dict):
                 hierarchical = HierarchicalConfig(**hierarchical)
+            if isinstance(planner_bc, dict):
+                planner_bc = PlannerBCConfig(**planner_bc)
             return cls(ppo=ppo if isinstance(ppo, PPOConfig) else PPOConfig(**ppo),
                        finetune=(finetune if isinstance(finetune, FinetuneConfig)
                                  else FinetuneConfig(**finetune)),
-                       curriculum=curriculum, hierarchical=hierarchical, **data)
+                       curriculum=curriculum, hierarchical=hierarchical,
+                       planner_bc=planner_bc, **data)
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 
@@ -253,7 +278,8 @@ class TrainConfig:
     def load(cls, path: str | Path, **overrides) -> "TrainConfig":
         """Read a config file; ``overrides`` (None values ignored) replace its top-level
         settings before anything is derived from them (an ``arch`` given here decides the
-        observation keys just as one in the file would)."""
+        observation keys just as one in the file would; a ``bc`` checkpoint given here
+        replaces the file's ``planner_bc``)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -261,7 +287,10 @@ class TrainConfig:
             raise ValueError(f"{path}: cannot read the config: {e}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: the config must be a JSON object")
-        return cls.from_dict(data | _given(overrides), str(path))
+        overrides = _given(overrides)
+        if overrides.get("bc"):        # a checkpoint given here replaces the file's way to make one
+            data.pop("planner_bc", None)
+        return cls.from_dict(data | overrides, str(path))
 
     @classmethod
     def create(cls, **settings) -> "TrainConfig":
@@ -327,6 +356,7 @@ _RANGES: dict[type, dict[str, _Rule]] = {
                 "ent_coef": _NON_NEGATIVE, "vf_coef": _NON_NEGATIVE, "max_grad_norm": _POSITIVE},
     FinetuneConfig: {"learning_rate": _POSITIVE, "ent_coef": _NON_NEGATIVE,
                      "clip_range": _POSITIVE},
+    PlannerBCConfig: {"budget_frames": _between(1, 2**62), "epochs": _between(1, 10**6)},
     HierarchicalConfig: {"max_steps": _between(1, 2**31 - 1), "completion_bonus": _NON_NEGATIVE,
                          "shaping_scale": _NON_NEGATIVE, "embedding_dim": _between(1, MAX_WIDTH)},
     CurriculumConfig: {"window": _between(1, 10**7), "threshold": _FRACTION,

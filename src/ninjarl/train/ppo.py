@@ -35,6 +35,7 @@ from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .curriculum import Curriculum
+from .demos import planner_bc_checkpoint
 from .hierarchical import HierarchicalPPO
 from .transfer import transfer_weights, write_report
 
@@ -226,8 +227,11 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
             curriculum.load_state_dict(extra["curriculum"])
         log(f"resumed at step {model.num_timesteps:,}")
     transfer = None
-    if not resume and config.bc:
-        transfer = transfer_weights(model, config.bc, config)
+    bc_checkpoint = config.bc
+    if not resume and config.planner_bc:
+        bc_checkpoint = str(planner_bc_checkpoint(config, levels.train, out, log))
+    if not resume and bc_checkpoint:
+        transfer = transfer_weights(model, bc_checkpoint, config)
         write_report(transfer, out / "transfer_report.json")
         log(transfer.summary())
     if preflight is not None:

@@ -1,0 +1,104 @@
+"""Behaviour cloning from planner demonstrations before PPO (``TrainConfig.planner_bc``): the
+demonstrations are verified wins of the training levels, cached by level content; the config's
+refusals; and a run that starts from the cloned policy."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ninjarl.cli import main
+from ninjarl.levels import build_dataset
+from ninjarl.sim import build_level, read_replay, simulate_inputs
+from ninjarl.solve import PlannerConfig
+from ninjarl.train import TrainConfig, demos
+from ninjarl.train.config import PlannerBCConfig, curriculum_recipe_path
+from ninjarl.train.demos import demo_cache_dir, make_demonstrations
+
+from conftest import MAPS
+
+PLANNER = PlannerConfig(budget_frames=400_000)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Plans are cached under the test's own directory, not the user's cache."""
+    monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "cache" / "levels")
+
+
+def _levels(*names: str):
+    return [build_level((MAPS / "test" / name).read_bytes(), f"test/{name}") for name in names]
+
+
+def test_demonstrations_are_wins_of_each_level_and_are_searched_once(tmp_path, monkeypatch):
+    levels = _levels("simple-walk", "only-jump", "slopes")      # slopes has no exit: unsolved
+    document = make_demonstrations(levels, tmp_path / "demos", PLANNER, log=None)
+    assert (document["levels"], document["solved"], document["searched_now"]) == (3, 2, 3)
+    assert [r["solved"] for r in document["per_level"]] == [True, True, False]
+    for level in levels[:2]:
+        replay = read_replay(tmp_path / "demos" / f"test_{level.name[5:]}.replay")
+        assert replay.map_bytes == level.map_data.raw
+        assert simulate_inputs(level, replay.inputs)["outcome"] == "won"
+    assert not (tmp_path / "demos" / "test_slopes.replay").exists()
+    assert json.loads((tmp_path / "demos" / "demos.json").read_text()) == json.loads(
+        json.dumps(document))
+    unsolved = list((demo_cache_dir(PLANNER) / "unsolved").iterdir())
+    assert len(unsolved) == 1 and "no exit" in json.loads(unsolved[0].read_text())["reason"]
+
+    first = {p.name: p.read_bytes() for p in (tmp_path / "demos").glob("*.replay")}
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched a level that is in the cache")
+
+    monkeypatch.setattr(demos, "solve_levels", no_search)
+    again = make_demonstrations(levels, tmp_path / "again", PLANNER, log=None)
+    assert again["searched_now"] == 0 and again["solved"] == 2
+    assert {p.name: p.read_bytes() for p in (tmp_path / "again").glob("*.replay")} == first
+    # other planner settings are another cache: searched again
+    assert demo_cache_dir(PlannerConfig(budget_frames=1_000)) != demo_cache_dir(PLANNER)
+    with pytest.raises(AssertionError, match="searched a level"):
+        make_demonstrations(levels, tmp_path / "other", PlannerConfig(budget_frames=1_000),
+                            log=None)
+
+
+def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
+    config = TrainConfig.from_dict({"planner_bc": {"budget_frames": 5_000}})
+    assert config.planner_bc == PlannerBCConfig(budget_frames=5_000, epochs=20)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.effective_ppo.learning_rate == config.finetune.learning_rate
+    for bad, message in [({"planner_bc": {"budget_frames": 0}}, "planner_bc.budget_frames"),
+                         ({"planner_bc": {"epochs": 1.5}}, "planner_bc.epochs"),
+                         ({"planner_bc": {}, "bc": "ckpt"}, "set one of them"),
+                         ({"planner_bc": {}, "hierarchical": {}}, "hierarchical agents")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_dict(bad, "run.json")
+    # a --bc checkpoint given with a file that sets planner_bc replaces it
+    assert "planner_bc" in json.loads(curriculum_recipe_path().read_text())
+    given = TrainConfig.load(curriculum_recipe_path(), bc=str(tmp_path))
+    assert given.bc == str(tmp_path) and given.planner_bc is None
+
+
+def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_path, capsys):
+    levels = tmp_path / "levels"
+    build_dataset(levels, 3, 1, categories=("simplest",))
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2}}))
+    out = tmp_path / "run"
+    assert main(["train", "--levels", str(levels), "--config", str(tmp_path / "run.json"),
+                 "--timesteps", "256", "--envs", "4", "--out", str(out), "--no-doctor"]) == 0, \
+        capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "planner demonstrations: 3 of 3 training levels solved" in printed
+    assert sorted(p.name for p in (out / "demos").glob("*.replay")) == sorted(
+        f"simplest_{p.stem}.replay" for p in (levels / "train" / "simplest").glob("*.map"))
+    report = json.loads((out / "bc" / "bc_report.json").read_text())
+    assert len(report["epochs"]) == 2
+    assert len(report["train_replays"]) + len(report["val_replays"]) == 3
+    # every policy tensor came from the BC checkpoint, and PPO fine-tunes it
+    transfer = json.loads((out / "transfer_report.json").read_text())
+    cloned = torch.load(out / "bc" / "policy.pt", weights_only=True)
+    assert sorted(transfer["loaded"]) == sorted(cloned)
+    assert not transfer["missing"] and not transfer["mismatched"] and not transfer["unexpected"]
+    saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert saved.planner_bc.epochs == 2 and saved.bc == ""
