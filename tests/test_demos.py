@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from ninjarl.sim import build_level, read_replay, simulate_inputs
 from ninjarl.solve import PlannerConfig
 from ninjarl.train import TrainConfig, demos
 from ninjarl.train.config import PlannerBCConfig, curriculum_recipe_path
-from ninjarl.train.demos import demo_cache_dir, make_demonstrations
+from ninjarl.train.demos import demo_cache_dir, make_demonstrations, write_bundle
 
 from conftest import MAPS
 
@@ -102,3 +103,38 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     assert not transfer["missing"] and not transfer["mismatched"] and not transfer["unexpected"]
     saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
     assert saved.planner_bc.epochs == 2 and saved.bc == ""
+
+
+def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_path,
+                                                                           monkeypatch):
+    levels = _levels("simple-walk", "only-jump", "slopes")
+    make_demonstrations(levels, tmp_path / "searched", PLANNER, log=None, bundle=None)
+    bundle = tmp_path / "plans.npz"
+    assert write_bundle(bundle, levels, PLANNER) == {"levels": 3, "solved": 2}
+    searched = {p.name: p.read_bytes() for p in (tmp_path / "searched").glob("*.replay")}
+    real_search = demos.solve_levels
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched a level that is in the bundle")
+
+    monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "fresh" / "levels")
+    monkeypatch.setattr(demos, "solve_levels", no_search)
+    document = make_demonstrations(levels, tmp_path / "bundled", PLANNER, log=None,
+                                   bundle=bundle)
+    assert (document["solved"], document["searched_now"]) == (2, 0)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "bundled").glob("*.replay")} == searched
+    with pytest.raises(AssertionError, match="in the bundle"):      # other planner settings
+        make_demonstrations(levels, tmp_path / "other", PlannerConfig(budget_frames=1_000),
+                            log=None, bundle=bundle)
+
+    # plans that do not win (every input byte 0: standing still) are searched again
+    with np.load(bundle) as z:
+        arrays = dict(z)
+    arrays["inputs"] = np.zeros_like(arrays["inputs"])
+    np.savez(tmp_path / "broken.npz", **arrays)
+    monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "third" / "levels")
+    monkeypatch.setattr(demos, "solve_levels", real_search)
+    document = make_demonstrations(levels, tmp_path / "repaired", PLANNER, log=None,
+                                   bundle=tmp_path / "broken.npz")
+    assert (document["solved"], document["searched_now"]) == (2, 2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "repaired").glob("*.replay")} == searched

@@ -18,6 +18,11 @@ Plans are cached by the level's content and the planner settings, under
 planner did not solve within its budget is kept as ``unsolved/<sha256>.json`` with the
 reason). Another seed, or another run on the same levels, searches nothing again. The cache
 is not keyed by the planner's code: a plan from an older planner is still a verified win.
+
+The package ships the outcome of the search on the built-in level set's training levels
+(:data:`BUNDLED`, written by ``scripts/bundle_plans.py``), so a first run does not spend
+minutes searching them: a level found there with the same planner settings is taken from it
+into the cache, a plan only after a fresh simulation of it wins.
 """
 from __future__ import annotations
 
@@ -29,9 +34,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..atomic import safe_name, write_json
+import numpy as np
+
+from ..atomic import safe_name, save_npz, write_bytes, write_json
 from ..levels.dataset import cache_dir
-from ..sim import Level
+from ..sim import Level, read_replay, simulate_inputs
+from ..sim.replay import encode_replay
 from ..solve import PlannerConfig, solve_levels
 from .autotune import available_cores
 from .config import TrainConfig
@@ -39,6 +47,62 @@ from .config import TrainConfig
 #: the category under which plans are written in the cache (solve_levels' OUT/<category>/)
 PLANS = "plans"
 UNSOLVED = "unsolved"
+#: the search's outcome on the built-in level set's training levels, shipped with the package
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "demos" / "default-train.npz"
+
+
+def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConfig) -> dict:
+    """Write what the cache of ``planner`` holds for ``levels`` (each must be there) as one
+    ``.npz`` (no pickled objects): the planner settings, every level's sha256, whether it was
+    solved, the plans' input bytes (concatenated, with offsets) and why the others were not.
+    Returns the counts."""
+    cache = demo_cache_dir(planner)
+    keys, solved, reasons, plans = [], [], [], []
+    for level in levels:
+        key = hashlib.sha256(level.map_data.raw).hexdigest()
+        plan, unsolved = cache / PLANS / f"{key}.replay", cache / UNSOLVED / f"{key}.json"
+        if plan.is_file():
+            plans.append(read_replay(plan).inputs)
+            reasons.append("")
+        elif unsolved.is_file():
+            plans.append(np.zeros(0, np.uint8))
+            reasons.append(json.loads(unsolved.read_text())["reason"])
+        else:
+            raise ValueError(f"{level.name}: not in the cache {cache}; search it first")
+        keys.append(key)
+        solved.append(plan.is_file())
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in plans])]).astype(np.int64)
+    save_npz(path, {"planner": np.array(json.dumps(asdict(planner), sort_keys=True)),
+                    "sha256": np.array(keys), "solved": np.array(solved),
+                    "reason": np.array(reasons), "offsets": offsets,
+                    "inputs": np.concatenate(plans).astype(np.uint8)})
+    return {"levels": len(keys), "solved": int(sum(solved))}
+
+
+def _from_bundle(todo: dict[str, Level], cache: Path, planner: PlannerConfig,
+                 bundle: Path) -> None:
+    """Move the levels of ``todo`` that ``bundle`` holds for ``planner`` into the cache (a
+    plan only if it wins when simulated); what is left must be searched."""
+    if not bundle.is_file():
+        return
+    with np.load(bundle, allow_pickle=False) as z:
+        if json.loads(str(z["planner"])) != json.loads(json.dumps(asdict(planner))):
+            return
+        index = {key: i for i, key in enumerate(z["sha256"].tolist())}
+        offsets, inputs, solved, reasons = z["offsets"], z["inputs"], z["solved"], z["reason"]
+        for key in [k for k in todo if k in index]:
+            i = index[key]
+            if not solved[i]:
+                write_json(cache / UNSOLVED / f"{key}.json",
+                           {"id": key, "solved": False, "reason": str(reasons[i]),
+                            "source": "the plans bundled with ninjarl"})
+                del todo[key]
+                continue
+            plan = inputs[offsets[i]:offsets[i + 1]]
+            if simulate_inputs(todo[key], plan)["outcome"] == "won":
+                write_bytes(cache / PLANS / f"{key}.replay",
+                            encode_replay(todo[key].map_data.raw, plan, True))
+                del todo[key]
 
 
 def demo_cache_dir(planner: PlannerConfig) -> Path:
@@ -48,22 +112,25 @@ def demo_cache_dir(planner: PlannerConfig) -> Path:
 
 
 def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: PlannerConfig,
-                        jobs: int = 1, log: Callable[[str], None] | None = print) -> dict:
-    """One ``out_dir/<level name>.replay`` per level the planner solves (from the cache, or
-    searched now in ``jobs`` worker processes and cached) and ``out_dir/demos.json``; returns
-    that document."""
+                        jobs: int = 1, log: Callable[[str], None] | None = print,
+                        bundle: Path | None = BUNDLED) -> dict:
+    """One ``out_dir/<level name>.replay`` per level the planner solves (from the cache, from
+    ``bundle`` unless it is None, or searched now in ``jobs`` worker processes, and cached) and
+    ``out_dir/demos.json``; returns that document."""
     start = time.perf_counter()
     cache = demo_cache_dir(planner)
     keys = [hashlib.sha256(level.map_data.raw).hexdigest() for level in levels]
-    todo = {key: level.map_data.raw for key, level in zip(keys, levels)
+    todo = {key: level for key, level in zip(keys, levels)
             if not (cache / PLANS / f"{key}.replay").is_file()
             and not (cache / UNSOLVED / f"{key}.json").is_file()}
+    if bundle is not None:
+        _from_bundle(todo, cache, planner, bundle)
     if log and todo:
         log(f"planner demonstrations: searching {len(todo)} of {len(levels)} training levels "
             f"({planner.budget_frames:,} frames each, {jobs} worker(s))")
     if todo:
-        document = solve_levels([(key, PLANS, data) for key, data in todo.items()], cache,
-                                planner, jobs=jobs, log=None)
+        document = solve_levels([(key, PLANS, level.map_data.raw) for key, level in todo.items()],
+                                cache, planner, jobs=jobs, log=None)
         for row in document["levels"]:
             if not row["solved"]:
                 write_json(cache / UNSOLVED / f"{row['id']}.json", row)
