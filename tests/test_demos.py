@@ -138,3 +138,31 @@ def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_
                                    bundle=tmp_path / "broken.npz")
     assert (document["solved"], document["searched_now"]) == (2, 2)
     assert {p.name: p.read_bytes() for p in (tmp_path / "repaired").glob("*.replay")} == searched
+
+
+def test_the_shipped_plans_are_the_recipes_and_win_the_built_in_training_levels():
+    """The bundle must match the recipe's planner settings and the built-in level set as it is
+    generated now (or a first ``train --curriculum`` searches for minutes), and every plan in
+    it must win its level."""
+    import hashlib
+    from dataclasses import asdict
+
+    from ninjarl.levels import default_dataset
+    from ninjarl.train.demos import BUNDLED
+
+    recipe = TrainConfig.load(curriculum_recipe_path())
+    planner = PlannerConfig(budget_frames=recipe.planner_bc.budget_frames)
+    with np.load(BUNDLED, allow_pickle=False) as z:
+        assert json.loads(str(z["planner"])) == json.loads(json.dumps(asdict(planner)))
+        keys, solved, offsets, inputs = (z["sha256"].tolist(), z["solved"], z["offsets"],
+                                         z["inputs"])
+    train = [e for e in default_dataset().split("train")
+             if e.category in recipe.curriculum.stages]
+    by_key = {hashlib.sha256(e.map_bytes).hexdigest(): e for e in train}
+    assert sorted(keys) == sorted(by_key) and len(keys) == 700
+    assert solved.sum() >= 0.9 * len(keys)
+    for i, key in enumerate(keys):
+        if solved[i]:
+            level = build_level(by_key[key].map_bytes, by_key[key].level_id)
+            plan = inputs[offsets[i]:offsets[i + 1]]
+            assert simulate_inputs(level, plan)["outcome"] == "won", by_key[key].level_id

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import safe_name, save_npz, write_bytes, write_json
+from ..atomic import safe_name, write_bytes, write_json, write_with
 from ..levels.dataset import cache_dir
 from ..sim import Level, read_replay, simulate_inputs
 from ..sim.replay import encode_replay
@@ -53,7 +53,7 @@ BUNDLED = Path(__file__).resolve().parents[1] / "data" / "demos" / "default-trai
 
 def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConfig) -> dict:
     """Write what the cache of ``planner`` holds for ``levels`` (each must be there) as one
-    ``.npz`` (no pickled objects): the planner settings, every level's sha256, whether it was
+    compressed ``.npz`` (no pickled objects): the planner settings, every level's sha256, whether it was
     solved, the plans' input bytes (concatenated, with offsets) and why the others were not.
     Returns the counts."""
     cache = demo_cache_dir(planner)
@@ -72,10 +72,10 @@ def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConf
         keys.append(key)
         solved.append(plan.is_file())
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in plans])]).astype(np.int64)
-    save_npz(path, {"planner": np.array(json.dumps(asdict(planner), sort_keys=True)),
-                    "sha256": np.array(keys), "solved": np.array(solved),
-                    "reason": np.array(reasons), "offsets": offsets,
-                    "inputs": np.concatenate(plans).astype(np.uint8)})
+    arrays = {"planner": np.array(json.dumps(asdict(planner), sort_keys=True)),
+              "sha256": np.array(keys), "solved": np.array(solved), "reason": np.array(reasons),
+              "offsets": offsets, "inputs": np.concatenate(plans).astype(np.uint8)}
+    write_with(path, lambda f: np.savez_compressed(f, **arrays))      # shipped: kept small
     return {"levels": len(keys), "solved": int(sum(solved))}
 
 
