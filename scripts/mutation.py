@@ -26,12 +26,15 @@ Too slow for CI (tens of minutes). The machine is shared, so it runs under ``nic
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -201,38 +204,58 @@ def report(name: str, target: Target, work: Path, children: int, recheck: bool) 
 
 
 def recheck_survivors(name: str, target: Target, work: Path, env: dict) -> dict[str, str]:
-    """Each mutant that survived the last run, written into the workspace's source
-    (``mutmut apply``) and tried against this module's tests in tests/test_mutation_kills.py
-    only: the other tests already let it live, so these decide. Mutants that a stopped run
-    never tried are left for a later run. Verdicts are kept in ``recheck.json`` (a later
-    recheck starts from them)."""
+    """Each mutant that survived the last run, tried against this module's tests in
+    tests/test_mutation_kills.py only: the other tests already let it live, so these decide.
+    Mutants that a stopped run never tried are left for a later run. One process imports the
+    tests once (:func:`try_mutants`); verdicts are kept in ``recheck.json`` (a later recheck
+    starts from them)."""
     saved = work / "recheck.json"
     verdicts = json.loads(saved.read_text()) if saved.exists() else {}
-    source = work / target.module
-    original = source.read_text()
-    test_env = env | {"PYTHONPATH": str(work / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-    try:
-        for mutant, status in results(work, env, target).items():
-            if status in KILLED or status == NOT_TRIED or verdicts.get(mutant) in KILLED:
-                continue
-            subprocess.run([sys.executable, "-m", "mutmut", "apply", mutant], cwd=work, env=env,
-                           check=True, capture_output=True)
-            try:
-                tests = subprocess.run(
-                    ["nice", "-n", "19", sys.executable, "-m", "pytest", "-q", "-x", "-p",
-                     "no:cacheprovider", KILLS, "-k", f"{name}_"], cwd=work, env=test_env,
-                    capture_output=True, text=True, timeout=RECHECK_TIMEOUT_S)
-                # exit 1: a test failed; anything else (0 passed, 5 none selected) lets it live
-                verdict = "killed" if tests.returncode == 1 else status
-            except subprocess.TimeoutExpired:        # the mutant made a test loop: as mutmut
-                verdict = "timeout"
-            source.write_text(original)
-            verdicts[mutant] = verdict
-            print(f"   {verdicts[mutant]}: {mutant}", flush=True)
-            saved.write_text(json.dumps(verdicts, indent=1))
-    finally:
-        source.write_text(original)
+    statuses = results(work, env, target)
+    todo = [mutant for mutant, status in statuses.items()
+            if status not in KILLED and status != NOT_TRIED and verdicts.get(mutant) not in KILLED]
+    # the trampolined copy of the sources that mutmut run wrote, with the committed kill tests
+    worker_env = env | {"PYTHONPATH": str(work / "mutants" / "src"),
+                        "PYTHONDONTWRITEBYTECODE": "1"}
+    worker = subprocess.Popen(
+        ["nice", "-n", "19", sys.executable, __file__, "--try-mutants", f"{name}_", *todo],
+        cwd=work, env=worker_env, stdout=subprocess.PIPE, text=True)
+    for line in worker.stdout:
+        mutant, verdict = line.split()
+        verdicts[mutant] = verdict if verdict in KILLED else statuses[mutant]
+        print(f"   {verdicts[mutant]}: {mutant}", flush=True)
+        saved.write_text(json.dumps(verdicts, indent=1))
+    worker.wait()
     return verdicts
+
+
+def try_mutants(selection: str, mutants: list[str]) -> None:
+    """Run inside a workspace with its trampolined sources (``mutants/src``) first on the path:
+    import the kill tests once, then for each mutant fork a child that activates it (mutmut's
+    trampolines call the mutant named by ``MUTANT_UNDER_TEST``) and runs the tests selected by
+    ``-k selection``. Prints one line per mutant: its name and ``killed`` (a test failed),
+    ``timeout`` (past ``RECHECK_TIMEOUT_S``: the mutant made a test loop, as mutmut counts it)
+    or ``survived``."""
+    import pytest
+    args = [KILLS, "-k", selection, "-x", "-q", "-p", "no:cacheprovider"]
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        pytest.main([*args, "--collect-only"])            # imports torch, the package, the tests
+    for mutant in mutants:
+        child = os.fork()
+        if child == 0:
+            os.environ["MUTANT_UNDER_TEST"] = mutant
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            os._exit(int(pytest.main(args)))
+        deadline = time.monotonic() + RECHECK_TIMEOUT_S
+        while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            verdict = "timeout"
+        else:     # exit 1: a test failed; anything else (0 passed, 5 none selected) lets it live
+            verdict = "killed" if os.waitstatus_to_exitcode(done[1]) == 1 else "survived"
+        print(mutant, verdict, flush=True)
 
 
 def main() -> None:
@@ -245,7 +268,12 @@ def main() -> None:
                              f"module's tests in {KILLS}")
     parser.add_argument("--without-kills", action="store_true",
                         help=f"leave out {KILLS} (the score before those tests)")
+    parser.add_argument("--try-mutants", nargs="+", metavar=("SELECTION", "MUTANT"),
+                        help=argparse.SUPPRESS)       # the worker of --recheck (try_mutants)
     args = parser.parse_args()
+    if args.try_mutants:
+        try_mutants(args.try_mutants[0], args.try_mutants[1:])
+        return
     if args.list:
         for name, target in MODULES.items():
             print(f"{name:12} {target.module} {' '.join(target.functions)}\n"
