@@ -141,6 +141,15 @@ def test_evaluate_table_is_exact():
         "| **all** | 4 | 5 | 40.0% | | | | |"]
 
 
+def test_evaluate_table_lists_several_death_causes_and_a_dash_for_none():
+    table = EvalResult([EpisodeResult("a", "x", "dead", 9, "mine"),
+                        EpisodeResult("b", "x", "dead", 7, "impact_floor"),
+                        EpisodeResult("c", "z", "won", 50)]).table()
+    assert table.splitlines()[2:4] == [
+        "| x | 2 | 2 | 0.0% | 0.0%-65.8% | - | impact_floor 1, mine 1 | 0 |",
+        "| z | 1 | 1 | 100.0% | 20.7%-100.0% | 50 | - | 0 |"]
+
+
 def test_evaluate_per_level_counts_every_episode_and_keeps_the_first():
     rows = _results().per_level()
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
