@@ -13,6 +13,7 @@ from ninjarl.eval.video import (
     BAR_HEIGHT,
     GIF_FRAME_STEP,
     episode_frames,
+    last_frame,
     play_frames,
     step_actions_to_frames,
     write_episode_video,
@@ -163,6 +164,23 @@ def test_episode_mp4_has_the_episode_frames(tmp_path):
     n = write_episode_video(path, SIMPLE_WALK, [RIGHT] * 200, 4)
     played = list(play_frames(SIMPLE_WALK, step_actions_to_frames([RIGHT] * 200, 4)))
     assert n == len(played) == len(_decode_mp4(path)) and played[-1].outcome == "won"
+
+
+def test_last_frame_is_the_last_decoded_frame_of_a_long_video(tmp_path):
+    """The poster of an MP4 longer than ffmpeg's seek window (10 s at 60 fps) is found by
+    seeking: it must be the very last frame, not a neighbour; a GIF's too."""
+    frames = np.zeros((900, 64, 96, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        frame[:, : 1 + i % 96] = 255                 # a bar as wide as the frame number mod 96
+    frames[-1, :, :, 1] = 128                        # the last one also differs in colour
+    write_video(tmp_path / "long.mp4", frames)
+    decoded = _decode_mp4(tmp_path / "long.mp4")
+    assert len(decoded) == 900
+    np.testing.assert_array_equal(last_frame(tmp_path / "long.mp4"), decoded[-1])
+    assert np.abs(decoded[-1].astype(int) - frames[-1]).mean() < 2
+    assert np.abs(decoded[-2].astype(int) - frames[-1]).mean() > 20
+    write_video(tmp_path / "long.gif", frames)
+    np.testing.assert_array_equal(last_frame(tmp_path / "long.gif"), frames[-1])
 
 
 def test_gif_keeps_every_third_frame_and_the_last(tmp_path):

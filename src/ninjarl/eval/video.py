@@ -358,7 +358,13 @@ def last_frame(path: str | os.PathLike) -> np.ndarray:
     import imageio.v2 as imageio
 
     with imageio.get_reader(str(path)) as reader:
-        frames = collections.deque(reader, maxlen=1)
+        if Path(path).suffix.lower() == ".mp4":
+            # counting copies the stream without decoding it, and reading frame n seeks: ffmpeg
+            # decodes the last seconds only, not a 5,000-frame time-out from its start
+            count = reader.count_frames()
+            frames = [reader.get_data(count - 1)] if count else []
+        else:
+            frames = collections.deque(reader, maxlen=1)
     if not frames:
         raise ValueError(f"{path}: the video has no frames")
     return np.asarray(frames[0])[..., :3]
