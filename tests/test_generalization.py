@@ -82,3 +82,13 @@ def test_train_curriculum_runs_the_recipe_end_to_end(tmp_path, capsys, monkeypat
     report = build_report(tmp_path / "runs")
     assert "Success on official" in report.read_text()
     assert (tmp_path / "runs" / "curves_set_official.png").stat().st_size > 0
+
+
+def test_a_curriculum_run_without_out_is_named_after_the_curriculum(tmp_path):
+    from ninjarl.train.ppo import default_run_dir
+
+    recipe = load_run_config(None, True)
+    assert default_run_dir(recipe).startswith("runs/vision_free-curriculum-")
+    assert default_run_dir(load_run_config(None, False)).startswith("runs/vision_free-simplest-")
+    own = load_run_config(None, True, levels=str(tmp_path))       # a dataset of one's own
+    assert default_run_dir(own).startswith(f"runs/vision_free-{str(tmp_path).replace('/', '_')}-")

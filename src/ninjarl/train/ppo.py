@@ -18,7 +18,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.utils import set_random_seed
 
-from ..atomic import current_dir, recover_dir, write_json
+from ..atomic import current_dir, recover_dir, safe_name, write_json
 from ..env import make_vec_env
 from ..eval import EvalLevel, evaluate
 from ..eval.levels import resolve_spec
@@ -125,9 +125,13 @@ def build_model(config: TrainConfig, venv) -> PPO:
 
 
 def default_run_dir(config: TrainConfig) -> str:
-    """``runs/<arch>-<levels>-<time>``: where a run without ``--out`` goes."""
-    return (f"runs/{config.arch}-{config.levels.replace('/', '_')}-"
-            f"{time.strftime('%Y%m%d-%H%M%S')}")
+    """``runs/<arch>-<levels>-<time>``: where a run without ``--out`` goes (``levels`` is
+    ``curriculum`` for a curriculum over the built-in level set: it trains on every stage,
+    whatever ``levels`` says, see :func:`curriculum_levels`)."""
+    levels = config.levels
+    if config.curriculum and not Path(levels).is_dir():
+        levels = "curriculum"
+    return f"runs/{config.arch}-{safe_name(levels)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def train(config: TrainConfig, log=print, preflight: Preflight | None = None) -> dict:
