@@ -1175,6 +1175,17 @@ def test_transfer_hierarchical_refuses_a_policy_that_does_not_map(edit, counts, 
         == listed
 
 
+def test_transfer_hierarchical_compares_the_runs_own_env_settings(tmp_path):
+    # both with action repeat 2: the run's env settings, not the defaults, meet the checkpoint's
+    env = {"max_frames": 40, "action_repeat": 2}
+    flat = _transfer_config(env=env)
+    venv = make_vec_env([flat.levels], 2, flat.env, seed=0)
+    source = save_checkpoint(tmp_path / "source", build_model(flat, venv), flat,
+                             with_env_state=False)
+    config, model = _hierarchical_model(env=env)
+    assert len(transfer_weights(model, source, config).loaded) == 24
+
+
 def test_transfer_hierarchical_refuses_other_observation_settings(transfer_source):
     config, model = _hierarchical_model(frame_stack=2)
     with pytest.raises(ValueError, match=f"^{re.escape(str(transfer_source))}: the checkpoint "
