@@ -79,3 +79,19 @@ def test_cuda_training_and_the_same_agent_on_both_devices(tmp_path: Path, arch: 
            for k, space in on_cpu.observation_space.spaces.items()}
     np.testing.assert_array_equal(on_gpu.predict(obs, deterministic=True)[0],
                                   on_cpu.predict(obs, deterministic=True)[0])
+
+
+@needs_cuda
+def test_an_evaluation_leaves_the_gpus_generator_as_it_was(tmp_path: Path):
+    """evaluate seeds its own sampling; PPO's generator on the GPU must come out unchanged."""
+    from ninjarl.eval import evaluate
+    from ninjarl.sim import build_level
+    from ninjarl.sim.mapfile import bundled_map_path
+
+    train(tiny_config(tmp_path / "run", device="cuda"), log=lambda *_: None)
+    agent = load_agent(tmp_path / "run", device="cuda")
+    level = build_level(bundled_map_path("test/simple-walk").read_bytes(), "simple-walk")
+    torch.cuda.manual_seed_all(123)
+    before = torch.cuda.get_rng_state()
+    evaluate(agent, [level], ["test"], agent.train_config.env, deterministic=False, seed=5)
+    assert torch.equal(torch.cuda.get_rng_state(), before)

@@ -236,6 +236,26 @@ def test_evaluate_sampling_follows_its_seed_and_leaves_the_global_rng_alone():
     assert [a[0] for a in actions(1)] == first
 
 
+def test_evaluate_forks_the_generator_of_every_cuda_device_it_reseeds(monkeypatch):
+    """torch.manual_seed also reseeds every CUDA device: evaluate must restore all of them (a
+    GPU run samples PPO's actions there), not only the CPU's. Checked here by the devices it
+    asks fork_rng for; tests/test_device.py checks the GPU's state itself where there is one."""
+    config = EnvConfig(max_frames=120)
+    levels = _levels("simple-walk")
+    policy = _Hold(make_vec_env(levels, 1, config).observation_space)
+    forked, real_fork = [], torch.random.fork_rng
+
+    def recording_fork(devices=None, **kwargs):
+        forked.append(list(devices))
+        return real_fork(devices=[], **kwargs)          # no GPU here to fork
+
+    monkeypatch.setattr(torch.random, "fork_rng", recording_fork)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: None)
+    evaluate(policy, levels, ["a"], config, deterministic=False)
+    assert forked == [[0, 1]]
+
+
 def _spaces(**shapes_and_dtypes):
     """An object with ``observation_space.spaces``: key -> (shape, dtype), in the given order."""
     spaces = {k: SimpleNamespace(shape=shape, dtype=np.dtype(dtype))

@@ -150,7 +150,9 @@ def evaluate(model, levels: Sequence[Level], categories: Sequence[str], env_conf
         raise ValueError(f"evaluate: episodes_per_level must be >= 1, got {episodes_per_level}")
     order = [i for i in range(len(levels)) for _ in range(episodes_per_level)]
     results: list[EpisodeResult] = []
-    with torch.random.fork_rng(devices=[]):
+    # torch.manual_seed reseeds every CUDA device as well: fork them all, so that an evaluation
+    # during training leaves PPO's sampling generator, on the CPU or a GPU, as it was
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
         torch.manual_seed(seed)
         for start in range(0, len(order), MAX_PARALLEL):
             batch = order[start:start + MAX_PARALLEL]
