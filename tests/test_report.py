@@ -417,3 +417,18 @@ def test_training_reward_fallback(tmp_path):
 def test_empty_root(tmp_path):
     text = build_report(tmp_path).read_text()
     assert "0 runs in 0 labels" in text and "No run directory" in text
+
+
+def test_each_run_says_where_its_starting_policy_came_from(tmp_path):
+    """A run cloned from a checkpoint (``bc``), one that cloned the planner's demonstrations
+    itself (``planner_bc``) and one from scratch are told apart in the per-run list."""
+    write_run(tmp_path / "from_ckpt", "mlp", 0, {"simplest": 1.0}, 1.0, bc="runs/bc")
+    planner = write_run(tmp_path / "from_planner", "mlp", 1, {"simplest": 1.0}, 1.0)
+    config = json.loads((planner / "config.json").read_text())
+    config["planner_bc"] = {"budget_frames": 1000000, "epochs": 20}
+    (planner / "config.json").write_text(json.dumps(config))
+    write_run(tmp_path / "scratch", "mlp", 2, {"simplest": 1.0}, 1.0)
+    text = build_report(tmp_path).read_text()
+    assert "seed: 0; behaviour cloning: from runs/bc" in text
+    assert "seed: 1; behaviour cloning: from the planner's demonstrations of its training" in text
+    assert "seed: 2; behaviour cloning: no" in text

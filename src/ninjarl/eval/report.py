@@ -334,6 +334,16 @@ def _is_rate(value) -> bool:
             and math.isfinite(value) and 0 <= value <= 1)
 
 
+def _cloning(run: Run) -> str:
+    """Where the run's starting policy came from: the checkpoint named by ``bc``, the planner's
+    demonstrations (``planner_bc``: the run cloned them itself), or nowhere."""
+    if run.bc:
+        return f"from {run.config['bc']}"
+    if run.config.get("planner_bc"):
+        return "from the planner's demonstrations of its training levels"
+    return "no"
+
+
 def _check_eval(doc: dict, name: str) -> None:
     """The fields of an evaluation document the report relies on: ``success_rate`` and
     ``per_category`` (older runs have only these; ``categories`` and ``per_level`` are used
@@ -849,7 +859,7 @@ def build_blocks(root: Path, out_dir: Path, runs: list[Run], broken: list[Broken
         items: list[list[Inline]] = [
             ["path: ", Code(str(run.path))],
             [f"label: {run.label}; arch: {run.arch}; seed: {run.seed}; "
-             f"behaviour cloning: {'yes' if run.bc else 'no'}"],
+             f"behaviour cloning: {_cloning(run)}"],
             [f"levels: {run.config.get('levels', '—')}; timesteps: "
              f"{run.config.get('timesteps', '—')} configured, "
              f"{run.eval.get('timesteps', '—')} at the evaluation"],
