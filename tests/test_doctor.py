@@ -208,9 +208,9 @@ def test_images_scaled_once_or_twice(tmp_path, monkeypatch):
     assert _status(checks)["images"] == PASS
     assert "player_frame: pixel 255 reaches the first convolution as 1" in \
         _figure(checks, "images")
-    import ninjarl.train.ppo as ppo
-    real = ppo.policy_kwargs
-    monkeypatch.setattr(ppo, "policy_kwargs", lambda arch: {**real(arch), "normalize_images": True})
+    import ninjarl.train.model as model
+    real = model.policy_kwargs
+    monkeypatch.setattr(model, "policy_kwargs", lambda arch: {**real(arch), "normalize_images": True})
     checks = doctor.diagnose_config(config)
     assert _failed(checks) == ["images"]
     assert "as 0.003922" in _figure(checks, "images")

@@ -1,7 +1,7 @@
 """Policy-network cost per architecture: FLOPs per sample, rollout time and update time.
 
 Each architecture is trained exactly as ``ninjarl train`` trains it (the model of
-:func:`ninjarl.train.ppo.build_model` with the default PPO settings: rollouts of
+:func:`ninjarl.train.model.build_model` with the default PPO settings: rollouts of
 ``n_steps`` x ``envs`` samples, ``n_epochs`` passes of ``batch_size`` minibatches) on ``envs``
 copies of one level, for ``repeats + 1`` iterations; the first (warm-up: compilation, first
 allocations) is dropped and the median of the others is reported:
@@ -114,7 +114,7 @@ def run_model_bench(archs: Sequence[str] = DEFAULT_ARCHS, envs: int = DEFAULT_EN
     from ninjarl.sim import build_level, load_map_bytes
     from ninjarl.train.autotune import available_cores
     from ninjarl.train.config import TrainConfig
-    from ninjarl.train.ppo import build_model
+    from ninjarl.train.model import build_model
 
     threads = threads or available_cores()
     level = build_level(load_map_bytes(map_spec), name=map_spec)

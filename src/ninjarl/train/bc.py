@@ -53,7 +53,7 @@ instead of reusing stale samples.
 Training
 --------
 :func:`train_bc` minimises the cross-entropy of the human actions under
-``model.policy.evaluate_actions`` of an SB3 PPO built by :func:`ninjarl.train.ppo.build_model`,
+``model.policy.evaluate_actions`` of an SB3 PPO built by :func:`ninjarl.train.model.build_model`,
 so feature extractor, action head and the RunningNorm buffers are the tensors ``train --bc``
 transfers, with their names unchanged. The policy is in training mode during the gradient
 steps (normalisation statistics update, as in a PPO update) and in evaluation mode while
@@ -424,7 +424,7 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
              log: Callable[[str], None] | None = None,
              history: list[dict] | None = None) -> BCReport:
     """Behaviour-clone ``dataset``'s training split into ``model.policy`` (an SB3 PPO from
-    :func:`ninjarl.train.ppo.build_model`) and report accuracies on both splits.
+    :func:`ninjarl.train.model.build_model`) and report accuracies on both splits.
 
     Adam on every policy parameter (a separate optimizer: PPO's own optimizer state is left
     untouched), shuffled minibatches (seeded), loss ``-mean log pi(a_human | s)`` plus
@@ -493,9 +493,9 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
 # ---- end to end -----------------------------------------------------------------------------
 
 def build_bc_model(config: TrainConfig, level: bytes):
-    """A PPO built by :func:`~ninjarl.train.ppo.build_model` on a one-env
+    """A PPO built by :func:`~ninjarl.train.model.build_model` on a one-env
     :func:`~ninjarl.env.make_vec_env` of ``level`` (only its spaces matter)."""
-    from .ppo import build_model
+    from .model import build_model
     venv = make_vec_env([level], 1, config.env, config.frame_stack, seed=config.seed)
     with warnings.catch_warnings():         # a one-env model warns about its batch size
         warnings.simplefilter("ignore", UserWarning)

@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from ..eval.levels import resolve_spec
 from ..eval.report import EVAL_SETS_PREFIX
 from ..eval.run import evaluate_levels, level_set_name, write_evaluation, write_videos
 from ..eval.video import last_frame
-from ..models import policy_kwargs, resolve_device
 from ..models.hierarchical import SubtaskState
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
@@ -36,7 +34,7 @@ from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
 from .curriculum import Curriculum
 from .demos import planner_bc_checkpoint
-from .hierarchical import HierarchicalPPO
+from .model import build_model
 from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
@@ -102,26 +100,6 @@ def curriculum_levels(config: TrainConfig) -> str:
     if Path(config.levels).is_dir():
         return config.levels
     return ",".join(config.curriculum.stages)
-
-
-def build_model(config: TrainConfig, venv) -> PPO:
-    p = config.effective_ppo
-    # a minibatch cannot exceed one rollout (few envs): use the whole rollout instead
-    batch_size = min(p.batch_size, p.n_steps * venv.num_envs)
-    if config.hierarchical:
-        algorithm = partial(HierarchicalPPO, env=venv, arch=config.arch,
-                            hierarchical=config.hierarchical,
-                            death_penalty=config.env.reward.death)
-    else:
-        sizes = {"net_arch": config.net_arch} if config.net_arch else {}
-        algorithm = partial(PPO, "MultiInputPolicy", venv,
-                            policy_kwargs=policy_kwargs(config.arch, **sizes))
-    return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
-                     n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
-                     clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-                     max_grad_norm=p.max_grad_norm, seed=config.seed,
-                     device=resolve_device(config.device), verbose=0,
-                     tensorboard_log=config.out or None)
 
 
 def default_run_dir(config: TrainConfig) -> str:

@@ -1,0 +1,31 @@
+"""The PPO model of a run, built from its config: one place for PPO, behaviour cloning
+(:mod:`ninjarl.train.bc`), the doctor and the benchmarks."""
+from __future__ import annotations
+
+from functools import partial
+
+from stable_baselines3 import PPO
+
+from ..models import policy_kwargs, resolve_device
+from .config import TrainConfig
+from .hierarchical import HierarchicalPPO
+
+
+def build_model(config: TrainConfig, venv) -> PPO:
+    p = config.effective_ppo
+    # a minibatch cannot exceed one rollout (few envs): use the whole rollout instead
+    batch_size = min(p.batch_size, p.n_steps * venv.num_envs)
+    if config.hierarchical:
+        algorithm = partial(HierarchicalPPO, env=venv, arch=config.arch,
+                            hierarchical=config.hierarchical,
+                            death_penalty=config.env.reward.death)
+    else:
+        sizes = {"net_arch": config.net_arch} if config.net_arch else {}
+        algorithm = partial(PPO, "MultiInputPolicy", venv,
+                            policy_kwargs=policy_kwargs(config.arch, **sizes))
+    return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
+                     n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
+                     clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+                     max_grad_norm=p.max_grad_norm, seed=config.seed,
+                     device=resolve_device(config.device), verbose=0,
+                     tensorboard_log=config.out or None)
