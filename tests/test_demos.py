@@ -54,7 +54,7 @@ def test_demonstrations_are_wins_of_each_level_and_are_searched_once(tmp_path, m
 
     monkeypatch.setattr(demos, "solve_levels", no_search)
     again = make_demonstrations(levels, tmp_path / "again", PLANNER, log=None)
-    assert again["searched_now"] == 0 and again["solved"] == 2
+    assert (again["searched_now"], again["from_bundle"], again["solved"]) == (0, 0, 2)
     assert {p.name: p.read_bytes() for p in (tmp_path / "again").glob("*.replay")} == first
     # other planner settings are another cache: searched again
     assert demo_cache_dir(PlannerConfig(budget_frames=1_000)) != demo_cache_dir(PLANNER)
@@ -119,9 +119,12 @@ def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_
 
     monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "fresh" / "levels")
     monkeypatch.setattr(demos, "solve_levels", no_search)
-    document = make_demonstrations(levels, tmp_path / "bundled", PLANNER, log=None,
+    said = []
+    document = make_demonstrations(levels, tmp_path / "bundled", PLANNER, log=said.append,
                                    bundle=bundle)
-    assert (document["solved"], document["searched_now"]) == (2, 0)
+    assert (document["solved"], document["searched_now"], document["from_bundle"]) == (2, 0, 3)
+    assert "(0 searched now, 3 from the bundled plans" in said[-1]
+    assert all(row["from_bundle"] for row in document["per_level"])
     assert {p.name: p.read_bytes() for p in (tmp_path / "bundled").glob("*.replay")} == searched
     with pytest.raises(AssertionError, match="in the bundle"):      # other planner settings
         make_demonstrations(levels, tmp_path / "other", PlannerConfig(budget_frames=1_000),
@@ -136,7 +139,7 @@ def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_
     monkeypatch.setattr(demos, "solve_levels", real_search)
     document = make_demonstrations(levels, tmp_path / "repaired", PLANNER, log=None,
                                    bundle=tmp_path / "broken.npz")
-    assert (document["solved"], document["searched_now"]) == (2, 2)
+    assert (document["solved"], document["searched_now"], document["from_bundle"]) == (2, 2, 1)
     assert {p.name: p.read_bytes() for p in (tmp_path / "repaired").glob("*.replay")} == searched
 
 

@@ -80,14 +80,16 @@ def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConf
 
 
 def _from_bundle(todo: dict[str, Level], cache: Path, planner: PlannerConfig,
-                 bundle: Path) -> None:
+                 bundle: Path) -> set[str]:
     """Move the levels of ``todo`` that ``bundle`` holds for ``planner`` into the cache (a
-    plan only if it wins when simulated); what is left must be searched."""
+    plan only if it wins when simulated); what is left must be searched. Returns the keys
+    moved."""
+    moved: set[str] = set()
     if not bundle.is_file():
-        return
+        return moved
     with np.load(bundle, allow_pickle=False) as z:
         if json.loads(str(z["planner"])) != json.loads(json.dumps(asdict(planner))):
-            return
+            return moved
         index = {key: i for i, key in enumerate(z["sha256"].tolist())}
         offsets, inputs, solved, reasons = z["offsets"], z["inputs"], z["solved"], z["reason"]
         for key in [k for k in todo if k in index]:
@@ -97,12 +99,15 @@ def _from_bundle(todo: dict[str, Level], cache: Path, planner: PlannerConfig,
                            {"id": key, "solved": False, "reason": str(reasons[i]),
                             "source": "the plans bundled with ninjarl"})
                 del todo[key]
+                moved.add(key)
                 continue
             plan = inputs[offsets[i]:offsets[i + 1]]
             if simulate_inputs(todo[key], plan)["outcome"] == "won":
                 write_bytes(cache / PLANS / f"{key}.replay",
                             encode_replay(todo[key].map_data.raw, plan, True))
                 del todo[key]
+                moved.add(key)
+    return moved
 
 
 def demo_cache_dir(planner: PlannerConfig) -> Path:
@@ -123,8 +128,7 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
     todo = {key: level for key, level in zip(keys, levels)
             if not (cache / PLANS / f"{key}.replay").is_file()
             and not (cache / UNSOLVED / f"{key}.json").is_file()}
-    if bundle is not None:
-        _from_bundle(todo, cache, planner, bundle)
+    bundled = _from_bundle(todo, cache, planner, bundle) if bundle is not None else set()
     if log and todo:
         log(f"planner demonstrations: searching {len(todo)} of {len(levels)} training levels "
             f"({planner.budget_frames:,} frames each, {jobs} worker(s))")
@@ -144,15 +148,16 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
         if solved:
             shutil.copyfile(plan, out_dir / f"{safe_name(level.name)}.replay")
         rows.append({"level": level.name, "sha256": key, "solved": solved,
-                     "searched_now": key in todo})
+                     "searched_now": key in todo, "from_bundle": key in bundled})
     solved = sum(r["solved"] for r in rows)
     document = {"planner": asdict(planner), "levels": len(rows), "solved": solved,
-                "searched_now": len(todo), "seconds": round(time.perf_counter() - start, 1),
-                "per_level": rows}
+                "searched_now": len(todo), "from_bundle": len(bundled),
+                "seconds": round(time.perf_counter() - start, 1), "per_level": rows}
     write_json(out_dir / "demos.json", document)
     if log:
         log(f"planner demonstrations: {solved} of {len(rows)} training levels solved "
-            f"({len(todo)} searched now, the rest from {cache}) in {document['seconds']:.0f} s")
+            f"({len(todo)} searched now, {len(bundled)} from the bundled plans, the rest from "
+            f"{cache}) in {document['seconds']:.0f} s")
     return document
 
 
