@@ -74,6 +74,12 @@ MODULES: dict[str, Target] = {
         # tests and the hand-written mutants of tests/test_honest.py (minutes per mutant here)
         functions=["*_check_trainer*", "*read_checkpoint*", "*x__array*", "*_read_arrays*",
                    "*load_policy*", "*load_weights*", "*_json_default*"]),
+    "checkpoint_trainer": Target("src/ninjarl/train/checkpoint.py", [
+        "tests/test_train.py", "tests/test_robustness.py", KILLS,
+        "-k", "saved_agent or trainer_document or damaged or checkpoint_"],
+        # the checks of trainer.json and read_checkpoint alone: the part of the entry above
+        # that its first run (stopped for time) never tried
+        functions=["*_check_trainer*", "*read_checkpoint*"]),
     "dataset": Target("src/ninjarl/levels/dataset.py", [
         "tests/test_levels.py", "tests/test_robustness.py", "tests/test_honest.py", KILLS,
         "-k", "dataset or overlap or manifest or level_sources or exclusion or split_built or "
