@@ -1,0 +1,122 @@
+"""Where and how a trained agent fails: play a run's final agent on level sets (argmax actions,
+as the held-out evaluation does), replay every failed episode frame by frame and classify it.
+
+For each failure it reports the outcome (a death and its cause, or a time-out), whether the exit
+switch had been touched, how much of the path to the objective the ninja covered (path distance
+over the movement graph of ``ninjarl.nav`` at the start against at the end, or at the death),
+and for a time-out the box the ninja stayed in during the episode's last quarter ("stuck": at
+most 2 cells wide and high; "looping": larger, on the same route again and again; "wandering":
+it crossed a third of the level or more). Then one summary line per category.
+
+    python docs/generalization/failures.py RUN_DIR [SPEC ...]     # default SPEC: every category
+
+RUN_DIR is a training run (its ``final/``) or a checkpoint directory.
+"""
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from ninjarl.eval.levels import resolve_specs
+from ninjarl.eval.run import evaluate_levels
+from ninjarl.eval.video import step_actions_to_frames
+from ninjarl.nav import analyze_level
+from ninjarl.sim import BatchSimulator, build_level
+from ninjarl.sim.constants import T_EXIT_SWITCH
+from ninjarl.sim.layout import E_ACTIVE, ES_TYPE, X, Y
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
+from ninjarl.train import load_agent
+
+CATEGORIES = ("simplest", "simpler", "simple", "medium", "complex", "mine_heavy", "exploration")
+CELL = 24
+SUB_CELL = 12
+ACTION_NAMES = ("noop", "left", "right", "jump", "jump+left", "jump+right")
+
+
+def trace(level, frame_actions: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ninja centre per frame (start included) and the first frame with the switch touched
+    (-1: never)."""
+    sim = BatchSimulator([level], np.zeros(1, np.int64))
+    state = sim.state
+    switches = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_EXIT_SWITCH)
+    switch = int(switches[0]) if len(switches) else -1
+    to_byte = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
+    positions = [state.ninja_f[0, [X, Y]].copy()]
+    touched = -1
+    frame_input = np.zeros((1, 1), np.uint8)
+    for frame, action in enumerate(frame_actions, start=1):
+        frame_input[0, 0] = to_byte[action]
+        sim.run(frame_input, auto_reset=False)
+        positions.append(state.ninja_f[0, [X, Y]].copy())
+        if touched < 0 and switch >= 0 and state.ent_i[0, switch, E_ACTIVE] == 0:
+            touched = frame
+    return np.array(positions), touched
+
+
+def path_distance(field: np.ndarray, xy: np.ndarray) -> float:
+    sx = int(np.clip(xy[0] // SUB_CELL, 0, field.shape[0] - 1))
+    sy = int(np.clip(xy[1] // SUB_CELL, 0, field.shape[1] - 1))
+    return float(field[sx, sy])
+
+
+def classify(episode, level, action_repeat: int) -> dict:
+    positions, touched = trace(level, step_actions_to_frames(episode.actions, action_repeat))
+    nav = analyze_level(level)
+    field = nav.dist_to_exit if touched >= 0 else nav.dist_to_switch
+    start = positions[touched] if touched >= 0 else positions[0]
+    begin, end = path_distance(field, start), path_distance(field, positions[-1])
+    covered = 1 - end / begin if np.isfinite(begin) and np.isfinite(end) and begin > 0 else np.nan
+    row = {"category": episode.category, "level": episode.level_id, "outcome": episode.outcome,
+           "cause": episode.death_cause, "switch": touched >= 0, "frames": len(positions) - 1,
+           "covered": covered, "end": positions[-1]}
+    if episode.outcome == "timeout":
+        tail = positions[-max(len(positions) // 4, 2):]
+        width, height = np.ptp(tail, axis=0) / CELL
+        row["box"] = (width, height)
+        row["kind"] = ("stuck" if max(width, height) <= 2 else
+                       "wandering" if width >= 14 or height >= 8 else "looping")
+        actions = episode.actions[-max(len(episode.actions) // 4, 1):]
+        action, count = Counter(actions.tolist()).most_common(1)[0]
+        row["action"] = f"{ACTION_NAMES[action]} {100 * count / len(actions):.0f}%"
+    else:
+        row["kind"] = episode.death_cause or episode.outcome
+    return row
+
+
+def main() -> None:
+    run, specs = sys.argv[1], sys.argv[2:] or list(CATEGORIES)
+    model = load_agent(run, device="cpu")
+    config = model.train_config
+    levels = resolve_specs(specs)
+    result = evaluate_levels(model, levels, config.env, config.frame_stack)
+    by_id = {(lv.category, lv.level_id): build_level(lv.map_bytes, lv.level_id) for lv in levels}
+    rows = [classify(e, by_id[(e.category, e.level_id)], config.env.action_repeat)
+            for e in result.results if not e.won]
+    print(f"{run}: {model.num_timesteps:,} steps, {len(rows)} failures of "
+          f"{len(result.results)} episodes\n")
+    print("| category | level | outcome | switch touched | path covered | frames | end (cells) "
+          "| last quarter: box (cells), commonest action |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        box = f"{r['box'][0]:.1f} x {r['box'][1]:.1f}, {r['action']}" if "box" in r else "-"
+        covered = "-" if np.isnan(r["covered"]) else f"{round(100 * r['covered']):d}%"
+        print(f"| {r['category']} | {r['level']} | {r['kind']} | {'yes' if r['switch'] else 'no'} "
+              f"| {covered} | {r['frames']} | ({r['end'][0] / CELL:.1f}, {r['end'][1] / CELL:.1f}) "
+              f"| {box} |")
+    print()
+    grouped = defaultdict(list)
+    for r in rows:
+        grouped[r["category"]].append(r)
+    for category, group in grouped.items():
+        kinds = Counter(f"{r['kind']} ({'after' if r['switch'] else 'before'} the switch)"
+                        for r in group)
+        covered = [r["covered"] for r in group if not np.isnan(r["covered"])]
+        print(f"- {category}: {len(group)} failures: "
+              + ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+              + (f"; median path covered {100 * np.median(covered):.0f}%" if covered else ""))
+
+
+if __name__ == "__main__":
+    main()
