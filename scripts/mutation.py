@@ -86,9 +86,18 @@ MODULES: dict[str, Target] = {
               "dataset_"],
         # drawing a split's levels: what keeps the splits disjoint (the hash already taken is
         # skipped, the next candidate drawn). Each mutant runs dataset builds (about a minute
-        # on the shared machine); reading a dataset is the next entry, build_dataset (94
-        # mutants) waits (hand-written mutants of tests/test_honest.py cover its exclusion)
+        # on the shared machine); building and reading a dataset are the next entries
         functions=["*_generate_split*"]),
+    "dataset_build": Target("src/ninjarl/levels/dataset.py", [
+        "tests/test_levels.py", "tests/test_robustness.py", "tests/test_honest.py", KILLS,
+        "-k", "dataset or overlap or manifest or level_sources or exclusion or split_built or "
+              "dataset_"],
+        # building and writing the splits (build_dataset: the exclusion of every hash taken,
+        # counts of 0 leaving a split alone, refusing to replace what is not a split), the
+        # built-in level set and bundled level sources. The tests that reach them build small
+        # datasets (about 11 s per mutant)
+        functions=["*x_build_dataset*", "*x__write_split*", "*x__is_split*",
+                   "*x_default_dataset*", "*x_load_level_source*", "*x__raw_entry*"]),
     "dataset_reading": Target("src/ninjarl/levels/dataset.py", [
         "tests/test_levels.py", KILLS,
         "-k", "dataset_layout or corrupt_dataset or level_sources or dataset_reading_"],
