@@ -166,3 +166,34 @@ def test_stack_and_graph():
         assert np.isfinite(g["node_features"]).all()
         f = g["node_features"]
         assert np.array_equal(f[:, objective_feature_index], f[:, 13])
+
+
+def test_level_analysis_is_computed_once_per_map_content_and_shared_read_only(monkeypatch):
+    """Environments over the same levels (behaviour cloning, training, every evaluation)
+    share one analysis per map; a shared array must not be writable, and the cache is bounded."""
+    from ninjarl.env import EnvConfig
+    from ninjarl.env.engine import Engine
+    from ninjarl.nav import analysis
+
+    monkeypatch.setattr(analysis, "_analyses", analysis.OrderedDict())
+    monkeypatch.setattr(analysis, "ANALYSIS_CACHE_SIZE", 2)
+    calls = []
+    real = analysis.analyze_level
+    monkeypatch.setattr(analysis, "analyze_level", lambda level: calls.append(level.name)
+                        or real(level))
+    raw = {n: (MAPS / "test" / n).read_bytes() for n in ("simple-walk", "only-jump", "slopes")}
+    walk = build_level(raw["simple-walk"], "walk")
+
+    first = Engine([walk, raw["only-jump"]], 2, EnvConfig())
+    again = Engine([build_level(raw["simple-walk"], "walk, built again")], 1, EnvConfig())
+    assert len(calls) == 2
+    assert again.navs[0] is first.navs[0]
+    fresh = real(walk)
+    assert np.array_equal(first.navs[0].dist_to_switch, fresh.dist_to_switch)
+    with pytest.raises(ValueError, match="read-only"):
+        first.navs[0].dist_to_switch[0, 0] = 0.0
+
+    Engine([raw["slopes"]], 1, EnvConfig())           # a third map: the least recent goes
+    assert len(calls) == 3 and list(analysis._analyses) == [raw["simple-walk"], raw["slopes"]]
+    Engine([raw["only-jump"]], 1, EnvConfig())
+    assert len(calls) == 4

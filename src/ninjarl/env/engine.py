@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..nav import analyze_level, build_graph, graph_spec, objective_feature_index, stack_navs
+from ..nav import build_graph, graph_spec, level_analysis, objective_feature_index, stack_navs
 from ..nav.graph import EXIT_DIST_FEATURE
 from ..sim import BatchSimulator, LevelSource, load_level
 from ..sim.constants import (
@@ -92,7 +92,7 @@ class Engine:
         self.sim = BatchSimulator(self.levels, np.zeros(num_envs, np.int64))
         self._near = self.sim._near
 
-        navs = [analyze_level(level) for level in self.levels]
+        navs = [level_analysis(level) for level in self.levels]
         nav = stack_navs(navs)
         self.navs = navs
         self._reachable = nav["reachable"]

@@ -1,6 +1,7 @@
 """Physics-aware reachability and path distances of one level on a 12-px sub-cell grid."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +251,34 @@ def analyze_level(level: Level) -> LevelNav:
         locked_doors=len(locked), doors_opened=int(door_open.sum()), door_open=door_open,
         dist_to_door_switch=dist_door_sw,
         spawn_cell=(sx0, sy0), n_nodes=n_nodes, n_reachable=n_reach)
+
+
+#: how many analyses :func:`level_analysis` keeps (about 85 KB each)
+ANALYSIS_CACHE_SIZE = 1024
+_analyses: OrderedDict[bytes, LevelNav] = OrderedDict()
+
+
+def level_analysis(level: Level) -> LevelNav:
+    """:func:`analyze_level` of ``level``, computed once per process for the same map content.
+
+    A training run builds environments over the same levels several times (behaviour cloning,
+    the training envs, every held-out evaluation), and the analysis is the slow part of that
+    (about 0.1 s a level). The most recently used :data:`ANALYSIS_CACHE_SIZE` analyses are
+    kept; their arrays are read-only, because every environment of those levels shares them.
+    """
+    key = level.map_data.raw
+    nav = _analyses.get(key)
+    if nav is None:
+        nav = analyze_level(level)
+        for value in vars(nav).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        _analyses[key] = nav
+        if len(_analyses) > ANALYSIS_CACHE_SIZE:
+            _analyses.popitem(last=False)
+    else:
+        _analyses.move_to_end(key)
+    return nav
 
 
 #: per-level arrays stacked by :func:`stack_navs` ([L, 88, 50]) and scalars ([L]).
