@@ -197,6 +197,9 @@ def _tile_cell_order():
 
 
 _CELL_ORDER = _tile_cell_order()
+#: TILE_ORTHO and TILE_GRID_EDGES as arrays indexed [tile id, edge]
+_ORTHO = np.array(TILE_ORTHO, np.int64)
+_EDGE_BITS = np.array([[int(bit) for bit in bits] for bits in TILE_GRID_EDGES], np.int64)
 
 
 @dataclass
@@ -253,20 +256,27 @@ def build_level(map_bytes: bytes, name: str | None = None) -> Level:
     hor_acc = np.zeros((EDGE_W, EDGE_H), np.int64)
     ver_acc = np.zeros((EDGE_W, EDGE_H), np.int64)
 
+    # Each tile toggles its grid edges (a parity) and adds its orthogonal-face signs; both are
+    # sums, so all tiles are added at once (np.add.at adds repeated indices one by one).
+    cx, cy = np.nonzero((tiles > 0) & (tiles <= 37))
+    tid = tiles[cx, cy]
+    hor_bits = np.zeros((EDGE_W, EDGE_H), np.int64)
+    ver_bits = np.zeros((EDGE_W, EDGE_H), np.int64)
+    for i in range(6):
+        row, col = divmod(i, 2)
+        key = (2 * cx + col, 2 * cy + row)
+        np.add.at(hor_bits, key, _EDGE_BITS[tid, i])
+        np.add.at(hor_acc, key, _ORTHO[tid, i])
+        key = (2 * cx + row, 2 * cy + col)
+        np.add.at(ver_bits, key, _EDGE_BITS[tid, 6 + i])
+        np.add.at(ver_acc, key, _ORTHO[tid, 6 + i])
+    hor_edge = ((hor_edge + hor_bits) % 2).astype(np.int16)
+    ver_edge = ((ver_edge + ver_bits) % 2).astype(np.int16)
+
     for cx, cy in _CELL_ORDER:
         tid = int(tiles[cx, cy])
-        if tid == 0 or tid > 37:
+        if tid not in TILE_DIAGONALS and tid not in TILE_ARCS:
             continue
-        ortho, bits = TILE_ORTHO[tid], TILE_GRID_EDGES[tid]
-        for i in range(6):
-            row, col = divmod(i, 2)
-            key = (2 * cx + col, 2 * cy + row)
-            hor_edge[key] = (hor_edge[key] + int(bits[i])) % 2
-            hor_acc[key] += ortho[i]
-            col, row = divmod(i, 2)
-            key = (2 * cx + col, 2 * cy + row)
-            ver_edge[key] = (ver_edge[key] + int(bits[6 + i])) % 2
-            ver_acc[key] += ortho[6 + i]
         ox, oy = 24 * cx, 24 * cy
         if tid in TILE_DIAGONALS:
             x1, y1, x2, y2 = TILE_DIAGONALS[tid]
@@ -275,22 +285,18 @@ def build_level(map_bytes: bytes, name: str | None = None) -> Level:
             ax, ay, hor, ver, convex = TILE_ARCS[tid]
             cells[cx][cy].append((SEG_ARC, int(convex), -1, (ox + ax, oy + ay, hor, ver, 0, 0, 0)))
 
-    for hx in range(EDGE_W):
-        for hy in range(EDGE_H):
-            s = int(hor_acc[hx, hy])
-            if s:
-                p = (12 * hx, 12 * hy, 12 * hx + 12, 12 * hy)
-                x1, y1, x2, y2 = p if s == 1 else (p[2], p[3], p[0], p[1])
-                cells[hx // 2][math.floor((hy - 0.1 * s) / 2)].append(
-                    _linear(x1, y1, x2, y2, oriented=True))
-    for vx in range(EDGE_W):
-        for vy in range(EDGE_H):
-            s = int(ver_acc[vx, vy])
-            if s:
-                p = (12 * vx, 12 * vy + 12, 12 * vx, 12 * vy)
-                x1, y1, x2, y2 = p if s == 1 else (p[2], p[3], p[0], p[1])
-                cells[math.floor((vx - 0.1 * s) / 2)][vy // 2].append(
-                    _linear(x1, y1, x2, y2, oriented=True))
+    for hx, hy in np.argwhere(hor_acc).tolist():         # in (x, y) order, as the reference
+        s = int(hor_acc[hx, hy])
+        p = (12 * hx, 12 * hy, 12 * hx + 12, 12 * hy)
+        x1, y1, x2, y2 = p if s == 1 else (p[2], p[3], p[0], p[1])
+        cells[hx // 2][math.floor((hy - 0.1 * s) / 2)].append(
+            _linear(x1, y1, x2, y2, oriented=True))
+    for vx, vy in np.argwhere(ver_acc).tolist():
+        s = int(ver_acc[vx, vy])
+        p = (12 * vx, 12 * vy + 12, 12 * vx, 12 * vy)
+        x1, y1, x2, y2 = p if s == 1 else (p[2], p[3], p[0], p[1])
+        cells[math.floor((vx - 0.1 * s) / 2)][vy // 2].append(
+            _linear(x1, y1, x2, y2, oriented=True))
 
     ent_si, ent_sf, dic_keys = _build_entities(md, cells, hor_edge, ver_edge)
 
