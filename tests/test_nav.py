@@ -197,35 +197,3 @@ def test_level_analysis_is_computed_once_per_map_content_and_shared_read_only(mo
     assert len(calls) == 3 and list(analysis._analyses) == [raw["simple-walk"], raw["slopes"]]
     Engine([raw["only-jump"]], 1, EnvConfig())
     assert len(calls) == 4
-
-
-def test_level_analyses_in_worker_processes_equal_those_made_one_by_one(monkeypatch):
-    from collections import OrderedDict
-    from contextlib import contextmanager
-
-    from ninjarl.nav import analysis, level_analyses
-
-    monkeypatch.setattr(analysis, "_analyses", OrderedDict())
-    pools = []
-    real_pool = analysis.worker_pool
-
-    @contextmanager
-    def recorded_pool(jobs):
-        pools.append(jobs)
-        with real_pool(jobs) as pool:
-            yield pool
-
-    monkeypatch.setattr(analysis, "worker_pool", recorded_pool)
-    levels = [_level((MAPS / "test" / n).read_bytes())
-              for n in ("simple-walk", "only-jump", "slopes")]
-    navs = level_analyses(levels, jobs=2)
-    assert pools == [2]
-    assert list(analysis._analyses) == [level.map_data.raw for level in levels]
-    for nav, level in zip(navs, levels):
-        alone = analyze_level(level)
-        for name, value in vars(alone).items():
-            if isinstance(value, np.ndarray):
-                assert np.array_equal(getattr(nav, name), value), name
-            else:
-                assert getattr(nav, name) == value, name
-    assert level_analyses(levels[:1], jobs=2)[0] is navs[0] and pools == [2]   # cached

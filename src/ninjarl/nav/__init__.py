@@ -24,10 +24,9 @@ Model (computed once per level, ~25 ms median on the bc levels):
 
 See :class:`LevelNav` for every result field, :func:`build_graph` for the GNN observation.
 """
-from .analysis import LevelNav, analyze_level, level_analyses, level_analysis, stack_navs, sub_cell
+from .analysis import LevelNav, analyze_level, level_analysis, stack_navs, sub_cell
 from .envelope import ENVELOPE_NOTES, measure_envelopes
 from .graph import build_graph, graph_spec, objective_feature_index
 
 __all__ = ["ENVELOPE_NOTES", "LevelNav", "analyze_level", "build_graph", "graph_spec",
-           "level_analyses", "level_analysis", "measure_envelopes", "objective_feature_index",
-           "stack_navs", "sub_cell"]
+           "level_analysis", "measure_envelopes", "objective_feature_index", "stack_navs", "sub_cell"]

@@ -1,15 +1,12 @@
 """Physics-aware reachability and path distances of one level on a 12-px sub-cell grid."""
 from __future__ import annotations
 
-import multiprocessing
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ninjarl.sim.level import Level, tile_solid_masks
-from ninjarl.workers import worker_pool
 
 from . import _kernels as K
 from ._kernels import NX, NY, SUB, sub_cell
@@ -272,33 +269,15 @@ def level_analysis(level: Level) -> LevelNav:
     key = level.map_data.raw
     nav = _analyses.get(key)
     if nav is None:
-        nav = _remember(key, analyze_level(level))
+        nav = analyze_level(level)
+        for value in vars(nav).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        _analyses[key] = nav
+        if len(_analyses) > ANALYSIS_CACHE_SIZE:
+            _analyses.popitem(last=False)
     else:
         _analyses.move_to_end(key)
-    return nav
-
-
-def level_analyses(levels: Sequence[Level], jobs: int = 1) -> list[LevelNav]:
-    """:func:`level_analysis` of every level; with ``jobs`` > 1 the levels not analysed yet
-    in this process are analysed in that many worker processes first (a run's training and
-    held-out levels at its start: about 0.1 s a level on one core). A daemonic process (a
-    worker itself) cannot have workers and analyses them one by one."""
-    todo = {level.map_data.raw: level for level in levels if level.map_data.raw not in _analyses}
-    todo = dict(list(todo.items())[:ANALYSIS_CACHE_SIZE])
-    if jobs > 1 and len(todo) > 1 and not multiprocessing.current_process().daemon:
-        with worker_pool(min(jobs, len(todo))) as pool:
-            for key, nav in zip(todo, pool.map(analyze_level, todo.values(), chunksize=8)):
-                _remember(key, nav)
-    return [level_analysis(level) for level in levels]
-
-
-def _remember(key: bytes, nav: LevelNav) -> LevelNav:
-    for value in vars(nav).values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
-    _analyses[key] = nav
-    if len(_analyses) > ANALYSIS_CACHE_SIZE:
-        _analyses.popitem(last=False)
     return nav
 
 

@@ -25,11 +25,10 @@ from ..eval.report import EVAL_SETS_PREFIX
 from ..eval.run import evaluate_levels, level_set_name, write_evaluation, write_videos
 from ..eval.video import last_frame
 from ..models.hierarchical import SubtaskState
-from ..nav import level_analyses
 from ..sim import Level, build_level
 from ..sim.mapfile import bundled_map_path
 from ..sim.mirror import mirror_map
-from .autotune import apply_torch_threads, autotune_envs, available_cores
+from .autotune import apply_torch_threads, autotune_envs
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .config import TrainConfig
@@ -177,11 +176,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         levels = with_mirror_images(levels)
     if resume and saved_levels is not None:        # None: a checkpoint from before they were kept
         check_same_levels(saved_levels, levels, config)
-    start, cores = time.perf_counter(), available_cores()
-    level_analyses(levels.train + levels.test, jobs=cores)    # every env below reuses them
     log(f"levels: {len(levels.train)} training, {len(levels.test)} held-out "
-        f"({', '.join(sorted(set(levels.train_categories)))}), analysed in "
-        f"{time.perf_counter() - start:.0f} s ({cores} processes); torch threads: {threads}")
+        f"({', '.join(sorted(set(levels.train_categories)))}); torch threads: {threads}")
 
     if config.envs == "auto":
         probe = build_model(replace(config, out=""), make_vec_env(
