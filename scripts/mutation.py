@@ -53,6 +53,8 @@ class Target:
     module: str              # the file to mutate
     tests: list[str]         # pytest arguments selecting the tests that cover it
     functions: list[str] = field(default_factory=list)   # mutant-name patterns; empty: all
+    kills: str = ""          # -k selection of its tests in tests/test_mutation_kills.py
+                             # (default: the entry's name and "_")
 
 
 MODULES: dict[str, Target] = {
@@ -79,7 +81,7 @@ MODULES: dict[str, Target] = {
         "-k", "saved_agent or trainer_document or damaged or checkpoint_"],
         # the checks of trainer.json and read_checkpoint alone: the part of the entry above
         # that its first run (stopped for time) never tried
-        functions=["*_check_trainer*", "*read_checkpoint*"]),
+        functions=["*_check_trainer*", "*read_checkpoint*"], kills="checkpoint_"),
     "dataset": Target("src/ninjarl/levels/dataset.py", [
         "tests/test_levels.py", "tests/test_robustness.py", "tests/test_honest.py", KILLS,
         "-k", "dataset or overlap or manifest or level_sources or exclusion or split_built or "
@@ -97,7 +99,8 @@ MODULES: dict[str, Target] = {
         # built-in level set and bundled level sources. The tests that reach them build small
         # datasets (about 11 s per mutant)
         functions=["*x_build_dataset*", "*x__write_split*", "*x__is_split*",
-                   "*x_default_dataset*", "*x_load_level_source*", "*x__raw_entry*"]),
+                   "*x_default_dataset*", "*x_load_level_source*", "*x__raw_entry*"],
+        kills="dataset_ and not dataset_reading_"),
     "dataset_reading": Target("src/ninjarl/levels/dataset.py", [
         "tests/test_levels.py", KILLS,
         "-k", "dataset_layout or corrupt_dataset or level_sources or dataset_reading_"],
@@ -233,7 +236,8 @@ def recheck_survivors(name: str, target: Target, work: Path, env: dict) -> dict[
     worker_env = env | {"PYTHONPATH": str(work / "mutants" / "src"),
                         "PYTHONDONTWRITEBYTECODE": "1"}
     worker = subprocess.Popen(
-        ["nice", "-n", "19", sys.executable, __file__, "--try-mutants", f"{name}_", *todo],
+        ["nice", "-n", "19", sys.executable, __file__, "--try-mutants", target.kills or f"{name}_",
+         *todo],
         cwd=work, env=worker_env, stdout=subprocess.PIPE, text=True)
     for line in worker.stdout:
         mutant, verdict = line.split()
@@ -254,7 +258,9 @@ def try_mutants(selection: str, mutants: list[str]) -> None:
     import pytest
     args = [KILLS, "-k", selection, "-x", "-q", "-p", "no:cacheprovider"]
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-        pytest.main([*args, "--collect-only"])            # imports torch, the package, the tests
+        collected = pytest.main([*args, "--collect-only"])   # imports torch, the package, tests
+    if collected == pytest.ExitCode.NO_TESTS_COLLECTED:   # every mutant would "survive"
+        sys.exit(f"{KILLS} -k {selection!r} selects no test: set the entry's kills")
     for mutant in mutants:
         child = os.fork()
         if child == 0:
