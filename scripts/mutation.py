@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -194,11 +195,17 @@ def run(name: str, children: int, recheck: bool, without_kills: bool) -> None:
     """Mutate one module and print its score; ``recheck``: re-run only its surviving mutants
     (mutmut keeps earlier verdicts, so tests added since would otherwise not be tried)."""
     target = MODULES[name]
-    work = prepare(name, without_kills)
-    try:
-        report(name, target, work, children, recheck)
-    finally:
-        deactivate(name)
+    WORK.mkdir(exist_ok=True)
+    with open(WORK / ".lock", "w") as lock:
+        try:     # one run at a time: a second would move the first's workspace away under it
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(f"another mutation run is using {WORK / 'run'}; wait for it to finish")
+        work = prepare(name, without_kills)
+        try:
+            report(name, target, work, children, recheck)
+        finally:
+            deactivate(name)
 
 
 def report(name: str, target: Target, work: Path, children: int, recheck: bool) -> None:
