@@ -1229,3 +1229,79 @@ def test_transfer_hierarchical_report_lists_sources_and_initialisations(tmp_path
         "sources": {}, "initialised": {"i": "zero"}}
     write_report(report, tmp_path / "transfer_report.json")
     assert json.loads((tmp_path / "transfer_report.json").read_text()) == report.to_json()
+
+
+# ---- dataset (level sources): load_level_source, _raw_entry, _is_split --------------------------
+
+def test_dataset_level_source_of_a_category_and_of_default_follows_the_split():
+    test_simplest = dataset_module.load_level_source("simplest", split="test")
+    default = dataset_module.default_dataset()
+    assert [e.content_hash for e in test_simplest] == [
+        e.content_hash for e in default.by_category("test")["simplest"]]
+    assert [e.content_hash for e in dataset_module.load_level_source("default", split="test")] \
+        == [e.content_hash for e in default.split("test")]
+    assert len(dataset_module.load_level_source("default")) == len(default.split("train"))
+
+
+def test_dataset_level_source_bundled_maps_are_raw_entries():
+    official = dataset_module.load_level_source("official")
+    assert official and {e.category for e in official} == {"official"}
+    walk = dataset_module.load_level_source("test/simple-walk")
+    data = (MAPS / "test" / "simple-walk").read_bytes()
+    assert [(e.level_id, e.category, e.seed, e.tier, e.content_hash, e.map_bytes)
+            for e in walk] == [("simple-walk", "test", 0, -1, hashlib.sha256(data).hexdigest(),
+                                data)]
+
+
+def test_dataset_level_source_directory_of_maps_skips_hidden_json_and_folders(tmp_path):
+    maps = tmp_path / "mine"
+    maps.mkdir()
+    for name in ("b-level.map", "a-level"):
+        (maps / name).write_bytes((MAPS / "test" / "simple-walk").read_bytes())
+    (maps / ".hidden").write_bytes((MAPS / "test" / "only-jump").read_bytes())
+    (maps / "notes.json").write_text("{}")
+    (maps / "sub").mkdir()
+    entries = dataset_module.load_level_source(str(maps))
+    assert [(e.level_id, e.category) for e in entries] == [("a-level", "mine"),
+                                                           ("b-level", "mine")]
+    assert [e.level_id for e in dataset_module.load_level_source(str(maps / "b-level.map"))] \
+        == ["b-level"]
+
+
+def test_dataset_level_source_errors_name_the_spec_and_what_it_may_be(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".hidden").write_text("x")
+    (empty / "a.json").write_text("{}")
+    with pytest.raises(FormatError) as caught:
+        dataset_module.load_level_source(str(empty))
+    assert str(caught.value) == f"{empty}: level source: directory holds no map files"
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(FormatError) as caught:
+        dataset_module.load_level_source(missing)
+    assert str(caught.value) == (
+        f"{missing}: level source: not a category, bundled map or existing path "
+        f"(categories: {', '.join(CATEGORIES)}; bundled groups: official, test, bench)")
+
+
+def test_dataset_level_source_of_a_split_directory_reads_that_split(tmp_path):
+    _write_split(tmp_path, "train", [_map_record(tmp_path / "train", "simple-walk")])
+    _write_split(tmp_path, "test", [_map_record(tmp_path / "test", "only-jump")])
+    assert [e.level_id for e in dataset_module.load_level_source(str(tmp_path / "test"))] == [
+        "only-jump"]
+    assert [e.level_id for e in dataset_module.load_level_source(str(tmp_path), "test")] == [
+        "only-jump"]
+    assert [e.level_id for e in dataset_module.load_level_source(str(tmp_path))] == [
+        "simple-walk"]
+
+
+def test_dataset_is_split_only_for_a_manifest_of_this_format(tmp_path):
+    assert not dataset_module._is_split(tmp_path / "absent")
+    (tmp_path / "manifest.json").write_text("[1]")
+    assert not dataset_module._is_split(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": "other"}')
+    assert not dataset_module._is_split(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert not dataset_module._is_split(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": dataset_module.FORMAT}))
+    assert dataset_module._is_split(tmp_path)
