@@ -1305,3 +1305,68 @@ def test_dataset_is_split_only_for_a_manifest_of_this_format(tmp_path):
     assert not dataset_module._is_split(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": dataset_module.FORMAT}))
     assert dataset_module._is_split(tmp_path)
+
+
+def test_dataset_raw_entry_keeps_a_name_whose_suffix_is_not_map(tmp_path):
+    (tmp_path / "c.level").write_bytes((MAPS / "test" / "simple-walk").read_bytes())
+    assert [e.level_id for e in dataset_module.load_level_source(str(tmp_path))] == ["c.level"]
+
+
+DEFAULT_MAPS = ("simple-walk", "only-jump", "slopes", "minefield", "long-walk", "fall-required",
+                "jump-then-fall", "long-jump-reachable")
+
+
+def _fake_default_build(calls: list, train_maps: int, test_maps: int):
+    """A build_dataset that records its arguments and writes a small dataset by hand."""
+    def build(out, train, test, categories, seed, jobs):
+        calls.append({"out": Path(out), "counts": (train, test), "categories": categories,
+                      "seed": seed, "jobs": jobs})
+        out = Path(out)
+        _write_split(out, "train", [_map_record(out / "train", n)
+                                    for n in DEFAULT_MAPS[:train_maps]])
+        _write_split(out, "test", [_map_record(out / "test", n)
+                                   for n in DEFAULT_MAPS[train_maps:train_maps + test_maps]])
+    return build
+
+
+def test_dataset_default_is_built_in_a_temporary_sibling_and_moved_into_place(tmp_path,
+                                                                             monkeypatch):
+    import os
+    cache = tmp_path / "cache" / "levels"
+    monkeypatch.setattr(dataset_module, "cache_dir", lambda: cache)
+    monkeypatch.setattr(dataset_module, "DEFAULT_TRAIN", 1)
+    monkeypatch.setattr(dataset_module, "DEFAULT_TEST", 0)
+    calls = []
+    monkeypatch.setattr(dataset_module, "build_dataset", _fake_default_build(calls, 7, 0))
+    built = dataset_module.default_dataset()
+    (call,) = calls
+    assert call["out"].parent == cache and call["out"].name.startswith(
+        f".{dataset_module.DEFAULT_NAME}.") and call["out"].name.endswith(".tmp")
+    assert call["counts"] == (1, 0) and call["categories"] == CATEGORIES and call["seed"] == 0
+    assert call["jobs"] == min(os.cpu_count() or 1, 4)
+    assert len(built.split("train")) == 7
+    assert sorted(p.name for p in cache.iterdir()) == [dataset_module.DEFAULT_NAME]
+
+    # complete: read back, not built again
+    dataset_module.default_dataset()
+    assert len(calls) == 1
+
+    # the train count right but the test count wrong: rebuilt, with the jobs asked for
+    monkeypatch.setattr(dataset_module, "DEFAULT_TEST", 1)
+    dataset_module.default_dataset(jobs=3)
+    assert len(calls) == 2 and calls[1]["jobs"] == 3
+    assert sorted(p.name for p in cache.iterdir()) == [dataset_module.DEFAULT_NAME]
+
+
+def test_dataset_default_build_that_fails_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    cache = tmp_path / "levels"
+    monkeypatch.setattr(dataset_module, "cache_dir", lambda: cache)
+
+    def broken(out, *args, **kwargs):
+        (Path(out) / "partial").write_text("x")
+        raise RuntimeError("generator failed")
+
+    monkeypatch.setattr(dataset_module, "build_dataset", broken)
+    with pytest.raises(RuntimeError, match="generator failed"):
+        dataset_module.default_dataset(jobs=1)
+    assert list(cache.iterdir()) == []
