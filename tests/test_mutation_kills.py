@@ -1370,3 +1370,49 @@ def test_dataset_default_build_that_fails_leaves_no_temporary_folder(tmp_path, m
     with pytest.raises(RuntimeError, match="generator failed"):
         dataset_module.default_dataset(jobs=1)
     assert list(cache.iterdir()) == []
+
+
+# ---- dataset (building): build_dataset's checks, defaults and exclusions ------------------------
+
+def test_dataset_build_refusals_are_exact(tmp_path):
+    with pytest.raises(ValueError) as caught:
+        build_dataset(tmp_path / "a", 1, 0, ("simplest",), styles=())
+    assert str(caught.value) == "styles must name at least one generator style"
+    for counts in ((-1, 0), (0, -1)):
+        with pytest.raises(ValueError) as caught:
+            build_dataset(tmp_path / "a", *counts, ("simplest",))
+        assert str(caught.value) == "level counts must be non-negative"
+    (tmp_path / "b" / "test").mkdir(parents=True)
+    with pytest.raises(ValueError) as caught:
+        build_dataset(tmp_path / "b", 0, 1, ("simplest",))
+    assert str(caught.value) == (
+        f"{tmp_path / 'b' / 'test'}: exists and is not a ninjarl level split (no ninjarl "
+        "manifest.json); refusing to replace it: move it away or choose another OUT")
+
+
+def test_dataset_build_defaults_and_a_nested_new_folder(tmp_path, monkeypatch):
+    explicit = build_dataset(tmp_path / "explicit", 1, 1, ("simplest",), seed=0, jobs=1,
+                             solve_budget=0)
+
+    def no_pool(jobs):
+        raise AssertionError("a pool for the default jobs")
+
+    monkeypatch.setattr(dataset_module, "worker_pool", no_pool)
+    default = build_dataset(tmp_path / "new" / "nested" / "out", 1, 1, ("simplest",))
+    for split in ("train", "test"):
+        assert [e.content_hash for e in default.split(split)] == [
+            e.content_hash for e in explicit.split(split)]
+    manifest = json.loads((tmp_path / "new" / "nested" / "out" / "train" / "manifest.json")
+                          .read_text())
+    assert manifest["split"] == "train" and manifest["seed"] == 0
+    assert not any("demo" in record for record in manifest["levels"])
+
+
+def test_dataset_build_keeps_excluded_hashes_when_another_split_is_kept(tmp_path):
+    alone = build_dataset(tmp_path / "alone", 0, 1, ("simplest",))
+    first = alone.split("test")[0].content_hash
+    out = tmp_path / "out"
+    build_dataset(out, 1, 0, ("simplest",))                 # a train split to keep
+    rebuilt = build_dataset(out, 0, 1, ("simplest",), exclude_hashes=[first])
+    assert first not in {e.content_hash for e in rebuilt.split("test")}
+    assert len(rebuilt.split("train")) == 1
