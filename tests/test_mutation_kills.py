@@ -1416,3 +1416,17 @@ def test_dataset_build_keeps_excluded_hashes_when_another_split_is_kept(tmp_path
     rebuilt = build_dataset(out, 0, 1, ("simplest",), exclude_hashes=[first])
     assert first not in {e.content_hash for e in rebuilt.split("test")}
     assert len(rebuilt.split("train")) == 1
+
+
+def test_dataset_build_writes_each_split_in_a_hidden_temporary_sibling(tmp_path, monkeypatch):
+    made = []
+    real = dataset_module.temp_dir
+
+    def recorded(parent, prefix, suffix=""):
+        made.append((Path(parent), prefix, suffix))
+        return real(parent, prefix, suffix)
+
+    monkeypatch.setattr(dataset_module, "temp_dir", recorded)
+    build_dataset(tmp_path / "out", 1, 1, ("simplest",))
+    assert made == [(tmp_path / "out", ".train.", ".tmp"), (tmp_path / "out", ".test.", ".tmp")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["test", "train"]
