@@ -1430,3 +1430,38 @@ def test_dataset_build_writes_each_split_in_a_hidden_temporary_sibling(tmp_path,
     build_dataset(tmp_path / "out", 1, 1, ("simplest",))
     assert made == [(tmp_path / "out", ".train.", ".tmp"), (tmp_path / "out", ".test.", ".tmp")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["test", "train"]
+
+
+def test_dataset_build_manifest_records_every_field_and_the_demo(tmp_path, monkeypatch):
+    from ninjarl.levels.generators import GENERATOR_VERSION
+    from ninjarl.sim import read_replay
+
+    monkeypatch.setattr(dataset_module, "_generate", _planner_solves_even_seeds)
+    build_dataset(tmp_path / "ds", 2, 0, categories=("simplest",), seed=2, solve_budget=50)
+    split = tmp_path / "ds" / "train"
+    text = (split / "manifest.json").read_text(encoding="utf-8")
+    manifest = json.loads(text)
+    assert text.endswith("}\n")
+    assert {k: v for k, v in manifest.items() if k != "levels"} == {
+        "format": "ninjarl-levels", "version": 1, "generator_version": GENERATOR_VERSION,
+        "split": "train", "seed": 2}
+    for record in manifest["levels"]:
+        level = generate_level("simplest", record["seed"])
+        assert record == {"id": level.level_id, "category": "simplest", "seed": record["seed"],
+                          "tier": level.tier, "hash": level.content_hash,
+                          "file": f"simplest/{level.level_id}.map", "style": level.style,
+                          "metadata": level.metadata, "proven": True,
+                          "demo": f"simplest/{level.level_id}.replay"}
+        assert (split / record["file"]).read_bytes() == level.map_bytes
+        demo = read_replay(split / record["demo"])
+        assert demo.map_bytes == level.map_bytes and list(demo.inputs) == [2] * 5
+
+
+def test_dataset_build_a_failed_split_write_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    def refuse(tmp, final):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(dataset_module, "replace_dir", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        build_dataset(tmp_path / "out", 1, 0, ("simplest",))
+    assert list((tmp_path / "out").iterdir()) == []
