@@ -1455,6 +1455,7 @@ def test_dataset_build_manifest_records_every_field_and_the_demo(tmp_path, monke
         assert (split / record["file"]).read_bytes() == level.map_bytes
         demo = read_replay(split / record["demo"])
         assert demo.map_bytes == level.map_bytes and list(demo.inputs) == [2] * 5
+        assert demo.success == 1
 
 
 def test_dataset_build_a_failed_split_write_leaves_no_temporary_folder(tmp_path, monkeypatch):
@@ -1465,3 +1466,25 @@ def test_dataset_build_a_failed_split_write_leaves_no_temporary_folder(tmp_path,
     with pytest.raises(OSError, match="disk full"):
         build_dataset(tmp_path / "out", 1, 0, ("simplest",))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_dataset_default_build_jobs_follow_the_cpu_count_up_to_4(tmp_path, monkeypatch):
+    import os
+    monkeypatch.setattr(dataset_module, "cache_dir", lambda: tmp_path / "levels")
+    monkeypatch.setattr(dataset_module, "DEFAULT_TRAIN", 1)
+    monkeypatch.setattr(dataset_module, "DEFAULT_TEST", 0)
+    calls = []
+    monkeypatch.setattr(dataset_module, "build_dataset", _fake_default_build(calls, 7, 0))
+    for cores, jobs in ((None, 1), (16, 4)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        shutil.rmtree(tmp_path / "levels", ignore_errors=True)
+        dataset_module.default_dataset()
+        assert calls[-1]["jobs"] == jobs
+
+
+def test_dataset_level_source_of_a_split_folder_named_otherwise_reads_the_split_asked(tmp_path):
+    _write_split(tmp_path, "train", [_map_record(tmp_path / "train", "simple-walk")])
+    _write_split(tmp_path, "test", [_map_record(tmp_path / "test", "only-jump")])
+    _write_split(tmp_path, "extra", [_map_record(tmp_path / "extra", "slopes")])
+    assert [e.level_id for e in dataset_module.load_level_source(str(tmp_path / "extra"),
+                                                                 "test")] == ["only-jump"]
