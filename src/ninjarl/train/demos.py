@@ -80,16 +80,14 @@ def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConf
 
 
 def _from_bundle(todo: dict[str, Level], cache: Path, planner: PlannerConfig,
-                 bundle: Path) -> set[str]:
+                 bundle: Path) -> None:
     """Move the levels of ``todo`` that ``bundle`` holds for ``planner`` into the cache (a
-    plan only if it wins when simulated); what is left must be searched. Returns the keys
-    moved."""
-    moved: set[str] = set()
+    plan only if it wins when simulated); what is left must be searched."""
     if not bundle.is_file():
-        return moved
+        return
     with np.load(bundle, allow_pickle=False) as z:
         if json.loads(str(z["planner"])) != json.loads(json.dumps(asdict(planner))):
-            return moved
+            return
         index = {key: i for i, key in enumerate(z["sha256"].tolist())}
         offsets, inputs, solved, reasons = z["offsets"], z["inputs"], z["solved"], z["reason"]
         for key in [k for k in todo if k in index]:
@@ -99,15 +97,12 @@ def _from_bundle(todo: dict[str, Level], cache: Path, planner: PlannerConfig,
                            {"id": key, "solved": False, "reason": str(reasons[i]),
                             "source": "the plans bundled with ninjarl"})
                 del todo[key]
-                moved.add(key)
                 continue
             plan = inputs[offsets[i]:offsets[i + 1]]
             if simulate_inputs(todo[key], plan)["outcome"] == "won":
                 write_bytes(cache / PLANS / f"{key}.replay",
                             encode_replay(todo[key].map_data.raw, plan, True))
                 del todo[key]
-                moved.add(key)
-    return moved
 
 
 def demo_cache_dir(planner: PlannerConfig) -> Path:
@@ -128,7 +123,10 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
     todo = {key: level for key, level in zip(keys, levels)
             if not (cache / PLANS / f"{key}.replay").is_file()
             and not (cache / UNSOLVED / f"{key}.json").is_file()}
-    bundled = _from_bundle(todo, cache, planner, bundle) if bundle is not None else set()
+    not_cached = set(todo)
+    if bundle is not None:
+        _from_bundle(todo, cache, planner, bundle)
+    bundled = not_cached - todo.keys()
     if log and todo:
         log(f"planner demonstrations: searching {len(todo)} of {len(levels)} training levels "
             f"({planner.budget_frames:,} frames each, {jobs} worker(s))")
