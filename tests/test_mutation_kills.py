@@ -1329,15 +1329,22 @@ def _fake_default_build(calls: list, train_maps: int, test_maps: int):
     return build
 
 
-def test_dataset_default_is_built_in_a_temporary_sibling_and_moved_into_place(tmp_path,
-                                                                             monkeypatch):
-    import os
-    cache = tmp_path / "cache" / "levels"
+def _small_default(monkeypatch, cache: Path) -> list:
+    """The built-in dataset cached in ``cache``, 1 train and 0 test levels per category, built
+    by :func:`_fake_default_build`; returns the list its calls are recorded in."""
     monkeypatch.setattr(dataset_module, "cache_dir", lambda: cache)
     monkeypatch.setattr(dataset_module, "DEFAULT_TRAIN", 1)
     monkeypatch.setattr(dataset_module, "DEFAULT_TEST", 0)
     calls = []
     monkeypatch.setattr(dataset_module, "build_dataset", _fake_default_build(calls, 7, 0))
+    return calls
+
+
+def test_dataset_default_is_built_in_a_temporary_sibling_and_moved_into_place(tmp_path,
+                                                                             monkeypatch):
+    import os
+    cache = tmp_path / "cache" / "levels"
+    calls = _small_default(monkeypatch, cache)
     built = dataset_module.default_dataset()
     (call,) = calls
     assert call["out"].parent == cache and call["out"].name.startswith(
@@ -1470,11 +1477,7 @@ def test_dataset_build_a_failed_split_write_leaves_no_temporary_folder(tmp_path,
 
 def test_dataset_default_build_jobs_follow_the_cpu_count_up_to_4(tmp_path, monkeypatch):
     import os
-    monkeypatch.setattr(dataset_module, "cache_dir", lambda: tmp_path / "levels")
-    monkeypatch.setattr(dataset_module, "DEFAULT_TRAIN", 1)
-    monkeypatch.setattr(dataset_module, "DEFAULT_TEST", 0)
-    calls = []
-    monkeypatch.setattr(dataset_module, "build_dataset", _fake_default_build(calls, 7, 0))
+    calls = _small_default(monkeypatch, tmp_path / "levels")
     for cores, jobs in ((None, 1), (16, 4)):
         monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
         shutil.rmtree(tmp_path / "levels", ignore_errors=True)
