@@ -129,3 +129,20 @@ def test_batch_rejects_bad_arguments():
     batch = BatchSimulator([level], np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="shape"):
         batch.run(np.zeros((3, 5), np.uint8))
+
+
+def test_compiled_cache_key_covers_every_package_with_kernels(tmp_path):
+    """The environment's kernels inline functions of other env modules (and of sim and nav):
+    an edit to any of them must start a fresh numba cache, an edit elsewhere need not."""
+    from ninjarl.sim._jit import COMPILED_PACKAGES, _source_digest
+    for package in (*COMPILED_PACKAGES, "train"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "kernels.py").write_text("x = 1\n")
+    before = _source_digest(tmp_path)
+    (tmp_path / "train" / "kernels.py").write_text("x = 2\n")
+    assert _source_digest(tmp_path) == before
+    for package in ("sim", "nav", "env", "draw"):
+        (tmp_path / package / "kernels.py").write_text(f"x = {package!r}\n")
+        after = _source_digest(tmp_path)
+        assert after != before, package
+        before = after

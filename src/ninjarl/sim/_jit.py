@@ -1,9 +1,10 @@
 """The one decorator for compiled simulator code, with an on-disk cache keyed by our source.
 
 numba's own cache is invalidated only when the decorated function's file changes, but our
-kernels inline functions from several modules; an edit to ``ninja.py`` would leave a stale
-compiled ``core.tick`` behind. Keying the cache directory by a digest of every module in this
-package makes any source change start a fresh cache.
+kernels inline functions from several modules and packages; an edit to ``ninja.py`` would
+leave a stale compiled ``core.tick`` behind, an edit to ``env/rewards.py`` a stale observation
+kernel. Keying the cache directory by a digest of every module of the packages with compiled
+code makes any such source change start a fresh cache.
 """
 import hashlib
 import os
@@ -12,11 +13,17 @@ from pathlib import Path
 import numba
 
 
-def _source_digest() -> str:
+#: the packages whose compiled functions call (and so inline) one another: the environment's
+#: kernels inline the simulator's, the navigation's and each other's across modules
+COMPILED_PACKAGES = ("sim", "nav", "env", "draw")
+
+
+def _source_digest(root: Path = Path(__file__).parent.parent) -> str:
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    for package in COMPILED_PACKAGES:
+        for path in sorted((root / package).glob("*.py")):
+            digest.update(f"{package}/{path.name}".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
