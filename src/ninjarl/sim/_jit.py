@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numba
 
-
 #: the packages whose compiled functions call (and so inline) one another: the environment's
 #: kernels inline the simulator's, the navigation's and each other's across modules
 COMPILED_PACKAGES = ("sim", "nav", "env", "draw")
