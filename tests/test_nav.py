@@ -10,7 +10,7 @@ import pytest
 
 from ninjarl.nav import analyze_level, build_graph, graph_spec, stack_navs, sub_cell
 from ninjarl.nav.graph import MAX_NODES, objective_feature_index
-from ninjarl.sim import build_level, read_replay, simulate_inputs, write_map
+from ninjarl.sim import build_level, load_level, read_replay, simulate_inputs, write_map
 from ninjarl.sim.mapfile import EntitySpec
 
 from conftest import BC_REPLAYS, MAPS
@@ -197,3 +197,10 @@ def test_level_analysis_is_computed_once_per_map_content_and_shared_read_only(mo
     assert len(calls) == 3 and list(analysis._analyses) == [raw["simple-walk"], raw["slopes"]]
     Engine([raw["only-jump"]], 1, EnvConfig())
     assert len(calls) == 4
+
+
+def test_closed_door_fields_are_the_open_ones_without_locked_doors():
+    nav = analyze_level(load_level(MAPS / "official" / "000_the_basics"))
+    assert nav.locked_doors == 0 and nav.door_switch_onward.shape == (0, 2)
+    np.testing.assert_array_equal(nav.closed_dist_to_switch, nav.dist_to_switch)
+    np.testing.assert_array_equal(nav.closed_dist_to_exit, nav.dist_to_exit)

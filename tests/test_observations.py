@@ -64,6 +64,7 @@ from ninjarl.sim.constants import (
     T_DEATH_BALL,
     T_EXIT_DOOR,
     T_EXIT_SWITCH,
+    T_LOCKED_DOOR,
     T_MINE,
     T_MINI_DRONE,
     T_SHOVE_THWUMP,
@@ -161,9 +162,40 @@ def _switched(engine, n: int) -> bool:
     return switch is not None and st.ent_i[n, switch, E_ACTIVE] == 0
 
 
-def _objective_field(engine, n: int) -> np.ndarray:
-    nav = engine.navs[int(engine.sim.state.env_i[n, V_LEVEL])]
-    return nav.dist_to_exit if _switched(engine, n) else nav.dist_to_switch
+def _locked_doors(level) -> list[tuple[int, float, float]]:
+    """(entity index, switch x, switch y) of each locked door, in creation (= map) order."""
+    entities = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_LOCKED_DOOR)
+    records = [e for e in level.map_data.entities if e.type == T_LOCKED_DOOR]
+    assert len(entities) == len(records)
+    return [(int(k), r.switch_x, r.switch_y) for k, r in zip(entities, records)]
+
+
+def objective_route(engine, n: int, to_exit: bool, cell) -> tuple[float, tuple | None]:
+    """Path distance from sub-cell ``cell`` to the exit door (``to_exit``) or the exit switch
+    through the locked doors as they are now (ninjarl.env.objective's docstring): the shorter of
+    the way with the closed doors closed and, per closed door, the way to its switch plus the
+    way on from there with the doors open; and the door switch's (x, y) when that way passes it
+    first (None otherwise)."""
+    st = engine.sim.state
+    lv = int(st.env_i[n, V_LEVEL])
+    nav = engine.navs[lv]
+    straight = float((nav.dist_to_exit if to_exit else nav.dist_to_switch)[cell])
+    closed = [(j, x, y) for j, (e, x, y) in enumerate(_locked_doors(engine.levels[lv]))
+              if st.ent_i[n, e, E_ACTIVE] != 0]
+    if not closed:
+        return straight, None
+    best = float((nav.closed_dist_to_exit if to_exit else nav.closed_dist_to_switch)[cell]), None
+    for j, x, y in closed:
+        via = (float(nav.closed_dist_to_door_switch[j][cell])
+               + float(nav.door_switch_onward[j, int(to_exit)]))
+        if via < best[0]:
+            best = via, (x, y)
+    return best
+
+
+def objective_distance(engine, n: int, cell) -> float:
+    """:func:`objective_route`'s distance to the current objective (switch, then door)."""
+    return objective_route(engine, n, _switched(engine, n), cell)[0]
 
 
 def nearest_hazard(engine, n: int) -> tuple[float, float, float]:
@@ -211,11 +243,14 @@ def expected_game_state(engine, n: int, frames: int) -> np.ndarray:
     o[25] = switched
     switch, door = _switch_and_door(level)
     target = door if switched else switch
-    if target is not None:
+    distance, door_switch = objective_route(engine, n, switched, _sub_cell(x, y))
+    if door_switch is not None:
+        o[26] = _clip((door_switch[0] - x) / W)
+        o[27] = _clip((door_switch[1] - y) / H)
+    elif target is not None:
         o[26] = _clip((st.ent_f[n, target, E_X] - x) / W)
         o[27] = _clip((st.ent_f[n, target, E_Y] - y) / H)
-    sx, sy = _sub_cell(x, y)
-    o[28] = _dist_feature(_objective_field(engine, n)[sx, sy], max_dist)
+    o[28] = _dist_feature(distance, max_dist)
     dx, dy, d = nearest_hazard(engine, n)
     o[29], o[30], o[31] = dx / HAZARD_RANGE, dy / HAZARD_RANGE, d / HAZARD_RANGE
     return o
@@ -228,16 +263,15 @@ def expected_reachability(engine, n: int) -> tuple[np.ndarray, list[tuple[float,
     nav = engine.navs[int(st.env_i[n, V_LEVEL])]
     max_dist = engine.config.reward.max_distance
     sx, sy = _sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
-    field_ = _objective_field(engine, n)
-    here = float(field_[sx, sy])
+    here = objective_distance(engine, n, (sx, sy))
     o = np.zeros(10)
-    o[0] = _dist_feature(nav.dist_to_switch[sx, sy], max_dist)
-    o[1] = _dist_feature(nav.dist_to_exit[sx, sy], max_dist)
+    o[0] = _dist_feature(objective_route(engine, n, False, (sx, sy))[0], max_dist)
+    o[1] = _dist_feature(objective_route(engine, n, True, (sx, sy))[0], max_dist)
     o[2] = _dist_feature(here, max_dist)
     o[3], o[4] = nav.switch_reachable, nav.exit_reachable
     o[5] = nav.reachable[sx, sy]
     o[6] = nav.reachable_fraction
-    neighbours = {(ox, oy): float(field_[sx + ox, sy + oy])
+    neighbours = {(ox, oy): objective_distance(engine, n, (sx + ox, sy + oy))
                   for ox in (-1, 0, 1) for oy in (-1, 0, 1)
                   if (ox, oy) != (0, 0) and 0 <= sx + ox < 88 and 0 <= sy + oy < 50}
     closest = min(neighbours.values())
@@ -290,7 +324,7 @@ class Snapshot:
 def snapshot(engine, n, frames) -> Snapshot:
     st = engine.sim.state
     x, y = st.ninja_f[n, X], st.ninja_f[n, Y]
-    d = float(_objective_field(engine, n)[_sub_cell(x, y)])
+    d = objective_distance(engine, n, _sub_cell(x, y))
     max_dist = engine.config.reward.max_distance
     state = int(st.ninja_i[n, STATE])
     return Snapshot(expected_game_state(engine, n, frames), expected_reachability(engine, n),
@@ -548,6 +582,38 @@ def test_hand_built_objective_before_and_after_the_switch():
         assert re[1] == pytest.approx(min(nav.dist_to_exit[29, 35], 2000) / 2000, abs=ATOL)
         check_game_state(gs, engine, 0, int(switched))
         check_reachability(re, engine, 0)
+
+
+def test_hand_built_objective_through_a_closed_locked_door():
+    """005_toggley_tutor: the exit switch lies just behind a locked door next to the spawn, and
+    the door's switch is on the far side of the level. While the door is closed the objective is
+    the way round by the door switch, not the 48 px through the door; touching the door switch
+    opens the door without a jump in the distance (the shaping stays smooth)."""
+    engine = _engine(MAPS / "official" / "005_toggley_tutor")
+    nav, level = engine.navs[0], engine.levels[0]
+    (door, switch_x, switch_y), = _locked_doors(level)
+    spawn = _sub_cell(*engine.sim.state.ninja_f[0, [X, Y]])
+    assert nav.dist_to_switch[spawn] < 50 and nav.closed_dist_to_switch[spawn] == np.inf
+    around = float(nav.closed_dist_to_door_switch[0][spawn]) + float(nav.door_switch_onward[0, 0])
+    assert 400 < around < 2000
+    gs, re = _observe(engine)
+    x, y = engine.sim.state.ninja_f[0, [X, Y]]
+    assert gs[26] == pytest.approx((switch_x - x) / 1056, abs=ATOL)       # towards the door
+    assert gs[27] == pytest.approx((switch_y - y) / 600, abs=ATOL)        # switch, not the exit
+    assert gs[28] == pytest.approx(around / 2000, abs=ATOL)               # switch behind the door
+    assert re[0] == re[2] == gs[28]
+
+    _place(engine, switch_x - 14, switch_y)             # beside the door switch, door closed
+    before, _ = _observe(engine)
+    engine.step_frames(np.zeros((1, 1), np.int64))
+    assert engine.sim.state.ent_i[0, door, E_ACTIVE] == 0        # touched: the door opened
+    after, _ = _observe(engine)
+    assert abs(after[28] - before[28]) * 2000 < 24
+    here = _sub_cell(*engine.sim.state.ninja_f[0, [X, Y]])
+    assert after[28] == pytest.approx(min(nav.dist_to_switch[here], 2000) / 2000, abs=ATOL)
+    switch, _ = _switch_and_door(level)
+    assert after[26] == pytest.approx(
+        (engine.sim.state.ent_f[0, switch, E_X] - engine.sim.state.ninja_f[0, X]) / 1056, abs=ATOL)
 
 
 def test_hand_built_nearest_mine():

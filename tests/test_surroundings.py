@@ -25,6 +25,7 @@ from ninjarl.sim.constants import (
 )
 from ninjarl.sim.layout import E_ACTIVE, E_STATE, E_X, E_Y, ES_TYPE, X_OLD, Y_OLD, X, Y
 from ninjarl.sim.level import tile_solid_masks
+from test_observations import objective_route
 
 from conftest import MAPS
 
@@ -81,11 +82,12 @@ def _is_hazard(engine, e) -> bool:
 
 
 def expected_grid(engine, switched: bool = False) -> np.ndarray:
-    st, level, nav = engine.sim.state, engine.levels[0], engine.navs[0]
+    st, level = engine.sim.state, engine.levels[0]
     x, y = float(st.ninja_f[0, X]), float(st.ninja_f[0, Y])
     solid = _solid_squares_of(np.ascontiguousarray(level.tiles, np.uint8).tobytes())
-    field = nav.dist_to_exit if switched else nav.dist_to_switch
-    here = field[min(max(int(x // 12), 0), 87), min(max(int(y // 12), 0), 49)]
+    def field(cell):
+        return objective_route(engine, 0, switched, cell)[0]
+    here = field((min(max(int(x // 12), 0), 87), min(max(int(y // 12), 0), 49)))
     out = np.zeros((ROWS, COLS, 3))
     for row in range(ROWS):
         for col in range(COLS):
@@ -94,7 +96,7 @@ def expected_grid(engine, switched: bool = False) -> np.ndarray:
                 out[row, col] = (1.0, 0.0, 1.0)
                 continue
             out[row, col, 0] = solid[int(px // 12), int(py // 12)]
-            there = field[int(px // 12), int(py // 12)]
+            there = field((int(px // 12), int(py // 12)))
             if not np.isfinite(there):
                 out[row, col, 2] = 1.0
             elif not np.isfinite(here):

@@ -52,8 +52,9 @@ class RewardConfig:
     * ``time_per_frame`` times the frames simulated in the step (action repeat);
     * potential-based shaping ``gamma * phi(s') - phi(s)`` with
       ``phi(s) = -shaping_scale * min(d, max_distance) / max_distance`` where ``d`` is the path
-      distance (px) from the ninja to the current objective (switch, then exit door) and
-      ``phi = 0`` at terminal states. Shaping changes no optimal policy (Ng et al., 1999).
+      distance (px) from the ninja to the current objective (switch, then exit door), by way
+      of a locked door's switch while that door bars the way (:mod:`ninjarl.env.objective`),
+      and ``phi = 0`` at terminal states. Shaping changes no optimal policy (Ng et al., 1999).
 
     With ``gamma < 1`` the undiscounted sum of the shaping terms is not exactly
     ``-phi(s0)``: every step adds ``(1 - gamma) * -phi`` >= 0, up to

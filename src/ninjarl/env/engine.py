@@ -26,6 +26,7 @@ from ..sim.constants import (
 from ..sim.layout import DEATH_CAUSE, ES_DOOR_OF, ES_TYPE, STATE, V_LEVEL
 from ..sim.replay import ACTION_TO_INPUT_BYTE
 from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig, global_view_shape
+from .objective import objective_fields
 from .observations import (
     GAME_STATE_SIZE,
     REACHABILITY_SIZE,
@@ -96,8 +97,7 @@ class Engine:
         nav = stack_navs(navs)
         self.navs = navs
         self._reachable = nav["reachable"]
-        self._dist_switch = nav["dist_to_switch"].astype(np.float64)
-        self._dist_exit = nav["dist_to_exit"].astype(np.float64)
+        self._objective = objective_fields(self.levels, navs)
         self._switch_ok = nav["switch_reachable"]
         self._exit_ok = nav["exit_reachable"]
         self._fraction = nav["reachable_fraction"].astype(np.float64)
@@ -158,7 +158,7 @@ class Engine:
         if len(levels) and (levels.min() < 0 or levels.max() >= len(self.levels)):
             raise ValueError(f"level index out of range 0..{len(self.levels) - 1}: {levels}")
         reset_kernel(self.sim.bank, self.sim.state, ids, levels, self._lvl_i, self.env_f,
-                     self.env_i, self._dist_switch, self._dist_exit, self._rew)
+                     self.env_i, self._objective, self._rew)
 
     def _sample_level(self, env_index: int) -> int:
         if self.level_sampler is None:
@@ -194,8 +194,8 @@ class Engine:
         c = self.config
         step_kernel(self.sim.bank, self.sim.state, frame_actions, n_frames, self._action_bytes,
                     c.max_frames, c.stuck_frames, c.stuck_radius, c.gamma, self._rew,
-                    self._lvl_i, self.env_f, self.env_i, self._dist_switch, self._dist_exit,
-                    self._near, self.rewards, self.terminated, self.truncated)
+                    self._lvl_i, self.env_f, self.env_i, self._objective, self._near,
+                    self.rewards, self.terminated, self.truncated)
 
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray | dict]:
@@ -225,23 +225,21 @@ class Engine:
         if "game_state" in self.obs:
             out = self.obs["game_state"]
             buf = out if ids is self._all else np.empty((len(ids), GAME_STATE_SIZE), np.float32)
-            game_state_kernel(bank, st, ids, self._lvl_i, self.env_i,
-                              self._dist_switch, self._dist_exit, c.max_frames, max_dist, buf)
+            game_state_kernel(bank, st, ids, self._lvl_i, self.env_i, self._objective,
+                              c.max_frames, max_dist, buf)
             if buf is not out:
                 out[ids] = buf
         if "reachability" in self.obs:
             out = self.obs["reachability"]
             buf = out if ids is self._all else np.empty((len(ids), REACHABILITY_SIZE), np.float32)
-            reachability_kernel(st, ids, self.env_i, self._reachable, self._dist_switch,
-                                self._dist_exit, self._switch_ok, self._exit_ok, self._fraction,
-                                max_dist, buf)
+            reachability_kernel(st, ids, self.env_i, self._reachable, self._objective,
+                                self._switch_ok, self._exit_ok, self._fraction, max_dist, buf)
             if buf is not out:
                 out[ids] = buf
         if "surroundings" in self.obs:
             out = self.obs["surroundings"]
             buf = out if ids is self._all else np.empty((len(ids), SURROUNDINGS_SIZE), np.float32)
-            surroundings_kernel(bank, st, ids, self.env_i, self._solid, self._dist_switch,
-                                self._dist_exit, buf)
+            surroundings_kernel(bank, st, ids, self.env_i, self._solid, self._objective, buf)
             if buf is not out:
                 out[ids] = buf
         if "player_frame" in self.obs:
@@ -254,8 +252,8 @@ class Engine:
             out = self.obs[SUBTASK_KEY]
             buf = out if ids is self._all else np.empty((len(ids), *out.shape[1:]), np.float32)
             t = self._subtasks
-            subtask_kernel(bank, st, ids, self._lvl_i, self.env_i, self._dist_switch,
-                           self._dist_exit, t.door_entity, t.door_dist, t.mine_entity, max_dist,
+            subtask_kernel(bank, st, ids, self._lvl_i, self.env_i, self._objective.to_switch,
+                           self._objective.to_exit, t.door_entity, t.door_dist, t.mine_entity, max_dist,
                            buf)
             if buf is not out:
                 out[ids] = buf

@@ -34,6 +34,8 @@ from ..sim.layout import (
     E_X,
     E_Y,
     ES_TYPE,
+    ESF_X0,
+    ESF_Y0,
     FLOOR_BUFFER,
     FLOOR_NX,
     FLOOR_NY,
@@ -53,7 +55,8 @@ from ..sim.layout import (
     Y,
 )
 from ..sim.level import Level, tile_solid_masks
-from .rewards import I_FRAMES, I_SWITCH, L_DOOR, L_SWITCH, objective_distance
+from .objective import objective_distance_at, objective_route
+from .rewards import I_FRAMES, I_SWITCH, L_DOOR, L_SWITCH
 
 GAME_STATE_SIZE = 32
 REACHABILITY_SIZE = 10
@@ -82,13 +85,15 @@ GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
 23 jump gravity active (jump held and rising)
 24 time remaining (fraction of the limit)
 25 exit switch activated
-26-27 vector to the current objective (switch, then exit door) / (1056, 600)
+26-27 vector to the current objective (switch, then exit door; the switch of a closed locked
+   door while the way leads there first) / (1056, 600)
 28 path distance to the objective / max_distance (1 if unreachable)
 29-30 vector to the nearest hazard / 240 px (clipped; 0 if none within range)
 31 distance to the nearest hazard / 240 px (1 if none within range)
 Hazards: deadly or arming mines, drones, death balls, thwumps, shove thwumps."""
 
-REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's analysis of the level:
+REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's analysis of the level
+(path distances through the locked doors as they are now: ninjarl.env.objective):
 0 path distance to the exit switch / max_distance (1 if unreachable)
 1 path distance to the exit door / max_distance (1 if unreachable)
 2 path distance to the current objective / max_distance
@@ -138,8 +143,7 @@ def _is_hazard(bank, st, n, lv, e):
 
 
 @jit
-def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_frames,
-                      max_dist, out):
+def game_state_kernel(bank, st, ids, lvl_i, env_i, fields, max_frames, max_dist, out):
     """Fill out[k] with the game_state vector of env ids[k] (layout: GAME_STATE_DOC)."""
     for k in range(ids.shape[0]):
         n = ids[k]
@@ -172,14 +176,19 @@ def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_f
         o[24] = max(1.0 - env_i[n, I_FRAMES] / max_frames, 0.0)
         switched = env_i[n, I_SWITCH] != 0
         o[25] = 1.0 if switched else 0.0
+        sx, sy = sub_cell(x, y)
+        distance, door = objective_route(fields, st, n, lv, switched, sx, sy)
         target = lvl_i[lv, L_DOOR] if switched else lvl_i[lv, L_SWITCH]
-        if target >= 0:
+        if door >= 0:
+            o[26] = _clip1((bank.ent_sf[lv, door, ESF_X0] - x) / WORLD_W)
+            o[27] = _clip1((bank.ent_sf[lv, door, ESF_Y0] - y) / WORLD_H)
+        elif target >= 0:
             o[26] = _clip1((st.ent_f[n, target, E_X] - x) / WORLD_W)
             o[27] = _clip1((st.ent_f[n, target, E_Y] - y) / WORLD_H)
         else:
             o[26] = 0.0
             o[27] = 0.0
-        o[28] = objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist) / max_dist
+        o[28] = min(distance, max_dist) / max_dist if math.isfinite(distance) else 1.0
         best = HAZARD_RANGE * HAZARD_RANGE
         hx = 0.0
         hy = 0.0
@@ -199,20 +208,20 @@ def game_state_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, max_f
 
 
 @jit
-def reachability_kernel(st, ids, env_i, reachable, dist_switch, dist_exit, switch_ok, exit_ok,
-                        fraction, max_dist, out):
+def reachability_kernel(st, ids, env_i, reachable, fields, switch_ok, exit_ok, fraction,
+                        max_dist, out):
     """Fill out[k] with the reachability features of env ids[k] (layout: REACHABILITY_DOC)."""
     for k in range(ids.shape[0]):
         n = ids[k]
         lv = st.env_i[n, V_LEVEL]
         sx, sy = sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
         o = out[k]
-        ds = dist_switch[lv, sx, sy]
-        de = dist_exit[lv, sx, sy]
+        ds = objective_distance_at(fields, st, n, lv, False, sx, sy)
+        de = objective_distance_at(fields, st, n, lv, True, sx, sy)
         o[0] = min(ds, max_dist) / max_dist if math.isfinite(ds) else 1.0
         o[1] = min(de, max_dist) / max_dist if math.isfinite(de) else 1.0
-        field = dist_exit if env_i[n, I_SWITCH] != 0 else dist_switch
-        here = field[lv, sx, sy]
+        switched = env_i[n, I_SWITCH] != 0
+        here = de if switched else ds
         o[2] = min(here, max_dist) / max_dist if math.isfinite(here) else 1.0
         o[3] = 1.0 if switch_ok[lv] else 0.0
         o[4] = 1.0 if exit_ok[lv] else 0.0
@@ -225,8 +234,11 @@ def reachability_kernel(st, ids, env_i, reachable, dist_switch, dist_exit, switc
             for oy in range(-1, 2):
                 nx = sx + ox
                 ny = sy + oy
-                if 0 <= nx < NX and 0 <= ny < NY and field[lv, nx, ny] < best:
-                    best = field[lv, nx, ny]
+                if not (0 <= nx < NX and 0 <= ny < NY):
+                    continue
+                there = objective_distance_at(fields, st, n, lv, switched, nx, ny)
+                if there < best:
+                    best = there
                     bx = ox
                     by = oy
         norm = math.sqrt(bx * bx + by * by)
@@ -245,7 +257,7 @@ def solid_fraction(level: Level) -> np.ndarray:
 
 
 @jit
-def surroundings_kernel(bank, st, ids, env_i, solid, dist_switch, dist_exit, out):
+def surroundings_kernel(bank, st, ids, env_i, solid, fields, out):
     """Fill out[k] with the surroundings grid of env ids[k] (layout: SURROUNDINGS_DOC)."""
     half_w = SURROUNDINGS_W // 2
     half_h = SURROUNDINGS_H // 2
@@ -254,9 +266,9 @@ def surroundings_kernel(bank, st, ids, env_i, solid, dist_switch, dist_exit, out
         lv = st.env_i[n, V_LEVEL]
         x = st.ninja_f[n, X]
         y = st.ninja_f[n, Y]
-        field = dist_exit if env_i[n, I_SWITCH] != 0 else dist_switch
+        switched = env_i[n, I_SWITCH] != 0
         hx, hy = sub_cell(x, y)
-        here = field[lv, hx, hy]
+        here = objective_distance_at(fields, st, n, lv, switched, hx, hy)
         o = out[k]
         for row in range(SURROUNDINGS_H):
             for col in range(SURROUNDINGS_W):
@@ -270,7 +282,7 @@ def surroundings_kernel(bank, st, ids, env_i, solid, dist_switch, dist_exit, out
                     continue
                 sx, sy = sub_cell(px, py)
                 o[base] = solid[lv, sx, sy]
-                there = field[lv, sx, sy]
+                there = objective_distance_at(fields, st, n, lv, switched, sx, sy)
                 if not math.isfinite(there):
                     o[base + 2] = 1.0
                 elif not math.isfinite(here):

@@ -4,7 +4,9 @@ its reward, termination and truncation. Compiled loops over all environments at 
 The per-environment bookkeeping lives in two arrays owned by the :class:`~ninjarl.env.Engine`:
 ``env_f`` (float columns ``F_*``) and ``env_i`` (integer columns ``I_*``); ``lvl_i`` holds per
 level the entity index of the exit switch and its door (``L_*``), ``rew`` the reward
-parameters (``R_*``). The reward is documented in :class:`~ninjarl.env.config.RewardConfig`.
+parameters (``R_*``), ``fields`` the objective's path distances
+(:class:`~ninjarl.env.objective.ObjectiveFields`). The reward is documented in
+:class:`~ninjarl.env.config.RewardConfig`.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ..sim._jit import jit
 from ..sim.constants import ST_CELEBRATING, ST_DEAD, ST_DYING
 from ..sim.core import decode_input, episode_over, reset_env, tick
 from ..sim.layout import E_ACTIVE, STATE, V_LEVEL, X, Y
+from .objective import objective_distance_at
 
 # env_f / env_i columns: per-environment episode bookkeeping of the engine
 F_PHI, F_ANCHOR_X, F_ANCHOR_Y, F_RETURN = 0, 1, 2, 3
@@ -26,16 +29,17 @@ R_COMPLETION, R_DEATH, R_SWITCH, R_TIME, R_SCALE, R_MAX_DIST = range(6)
 
 
 @jit
-def objective_distance(st, n, env_i, dist_switch, dist_exit, max_dist):
+def objective_distance(fields, st, n, env_i, max_dist):
+    """Path distance from env n's ninja to its current objective, capped at ``max_dist``."""
     lv = st.env_i[n, V_LEVEL]
     sx, sy = sub_cell(st.ninja_f[n, X], st.ninja_f[n, Y])
-    d = dist_exit[lv, sx, sy] if env_i[n, I_SWITCH] != 0 else dist_switch[lv, sx, sy]
+    d = objective_distance_at(fields, st, n, lv, env_i[n, I_SWITCH] != 0, sx, sy)
     return min(d, max_dist) if math.isfinite(d) else max_dist
 
 
 @jit
-def _potential(st, n, env_i, dist_switch, dist_exit, rew):
-    d = objective_distance(st, n, env_i, dist_switch, dist_exit, rew[R_MAX_DIST])
+def _potential(st, n, env_i, fields, rew):
+    d = objective_distance(fields, st, n, env_i, rew[R_MAX_DIST])
     return -rew[R_SCALE] * d / rew[R_MAX_DIST]
 
 
@@ -46,7 +50,7 @@ def _switch_activated(bank, st, n, lvl_i):
 
 
 @jit
-def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
+def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, fields, rew):
     reset_env(bank, st, n, level)
     env_i[n, I_FRAMES] = 0
     env_i[n, I_STEPS] = 0
@@ -55,19 +59,18 @@ def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, dist_switch, dist_ex
     env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
     env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
     env_f[n, F_RETURN] = 0.0
-    env_f[n, F_PHI] = _potential(st, n, env_i, dist_switch, dist_exit, rew)
+    env_f[n, F_PHI] = _potential(st, n, env_i, fields, rew)
 
 
 @jit
-def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, dist_switch, dist_exit, rew):
+def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, fields, rew):
     for k in range(ids.shape[0]):
-        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, dist_switch,
-                       dist_exit, rew)
+        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, fields, rew)
 
 
 @jit
 def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stuck_frames,
-                stuck_radius, gamma, rew, lvl_i, env_f, env_i, dist_switch, dist_exit, near,
+                stuck_radius, gamma, rew, lvl_i, env_f, env_i, fields, near,
                 rewards, terminated, truncated):
     """Advance every env n by one step of ``n_frames[n]`` frames, frame f playing action
     ``frame_actions[n, min(f, last column)]`` (a one-column array holds each env's action for
@@ -100,7 +103,7 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
             r += rew[R_COMPLETION]
         if dead:
             r += rew[R_DEATH]
-        phi = 0.0 if (won or dead) else _potential(st, n, env_i, dist_switch, dist_exit, rew)
+        phi = 0.0 if (won or dead) else _potential(st, n, env_i, fields, rew)
         r += gamma * phi - env_f[n, F_PHI]
         env_f[n, F_PHI] = phi
         env_f[n, F_RETURN] += r

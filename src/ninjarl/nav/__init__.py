@@ -16,7 +16,8 @@ Model (computed once per level, ~25 ms median on the bc levels):
   156 px, 14 rows; pads: 248 px, 22 rows, unbounded width); more than 10 rows below the take-off
   only falls continue (down, or down-and-sideways).  Walking, running, sliding, falls with air
   control and repeated wall jumps (each wall node is a new take-off) all arise from this.
-  Locked doors block moves across their segment until their switch is reachable (fixpoint);
+  Locked doors block moves across their segment until their switch is reachable (fixpoint;
+  the distances are also kept with every locked door closed, for the environment's objective);
   trap doors are treated as open (sound), regular doors as passable.
 * **Distances**: exact shortest paths over the graph of take-offs (edge = in-envelope path
   length in px), extended to airborne sub-cells by a reverse Dijkstra over the moves the

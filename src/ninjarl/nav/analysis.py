@@ -50,6 +50,14 @@ class LevelNav:
       door_open: bool [n_locked] — per locked door (creation order) whether it can be opened.
       dist_to_door_switch: float32 [n_locked, 88, 50] — path length in px to each locked
         door's switch (creation order; ``inf`` where it cannot be reached).
+      closed_dist_to_switch, closed_dist_to_exit: float32 — as ``dist_to_switch`` /
+        ``dist_to_exit`` while every locked door is still closed, as at the spawn (the same
+        arrays in a level without locked doors).
+      closed_dist_to_door_switch: float32 [n_locked, 88, 50] — as ``dist_to_door_switch``
+        while every locked door is closed.
+      door_switch_onward: float32 [n_locked, 2] — path length in px from each locked door's
+        switch, once touched, on to the exit switch (column 0) and to the exit door (column 1),
+        the doors open as in ``dist_to_switch`` (``inf`` where it cannot be reached).
       spawn_cell: (sx, sy) of the spawn.
       n_nodes, n_reachable: counts.
     """
@@ -70,6 +78,10 @@ class LevelNav:
     doors_opened: int
     door_open: np.ndarray
     dist_to_door_switch: np.ndarray
+    closed_dist_to_switch: np.ndarray
+    closed_dist_to_exit: np.ndarray
+    closed_dist_to_door_switch: np.ndarray
+    door_switch_onward: np.ndarray
     spawn_cell: tuple[int, int]
     n_nodes: int
     n_reachable: int
@@ -186,8 +198,11 @@ def analyze_level(level: Level) -> LevelNav:
     # locked doors: open every door whose switch becomes reachable, until nothing changes
     door_open = np.zeros(len(locked), np.bool_)
     sw_masks = [_touch_mask(node_s, sx, sy, 15.0) for _, (sx, sy) in locked]
+    closed_emask = None
     while True:
         reach, emask = reach_from(sx0, sy0, door_open)
+        if closed_emask is None:
+            closed_emask = emask
         new = door_open.copy()
         for i, m in enumerate(sw_masks):
             if (m & reach).any():
@@ -210,26 +225,45 @@ def analyze_level(level: Level) -> LevelNav:
                 exit_reachable = True
                 break
 
-    _, _, cx, cy, cd, offs = K.launch_graph(node_s, kind64, blocked, door_open, env64, ROW_OFF,
-                                           FALL_DEPTH, launch_ids, K.MOVE_DX, K.MOVE_DY,
-                                           K.MOVE_COST, False, sx0, sy0)
+    def distances(doors_open, moves):
+        """A function target mask -> path distances with the locked doors ``doors_open``, over
+        the moves recorded by the spawn search with those doors (``moves``)."""
+        _, _, cx, cy, cd, offs = K.launch_graph(node_s, kind64, blocked, doors_open, env64,
+                                               ROW_OFF, FALL_DEPTH, launch_ids, K.MOVE_DX,
+                                               K.MOVE_DY, K.MOVE_COST, False, sx0, sy0)
 
-    def dist_to(target):
-        if not target.any():
-            return np.full((NX, NY), np.inf, np.float32)
-        D = K.launch_distances(launch_ids, cx, cy, cd, offs, target)
-        d = K.grid_distances(launch_ids, D, target, emask, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST)
-        d[~node_s] = np.inf
-        return d.astype(np.float32)
+        def dist_to(target):
+            if not target.any():
+                return np.full((NX, NY), np.inf, np.float32)
+            D = K.launch_distances(launch_ids, cx, cy, cd, offs, target)
+            d = K.grid_distances(launch_ids, D, target, moves, K.MOVE_DX, K.MOVE_DY,
+                                 K.MOVE_COST)
+            d[~node_s] = np.inf
+            return d.astype(np.float32)
+        return dist_to
 
+    def door_switch_fields(dist_to):
+        return (np.stack([dist_to(m) for m in sw_masks]) if locked
+                else np.zeros((0, NX, NY), np.float32))
+
+    dist_to = distances(door_open, emask)
     dist_sw = dist_to(switch_mask)
     dist_ex = dist_to(exit_mask)
-    dist_door_sw = (np.stack([dist_to(m) for m in sw_masks]) if locked
-                    else np.zeros((0, NX, NY), np.float32))
+    dist_door_sw = door_switch_fields(dist_to)
+    if locked:
+        closed_to = distances(np.zeros(len(locked), np.bool_), closed_emask)
+        closed_sw, closed_ex = closed_to(switch_mask), closed_to(exit_mask)
+        closed_door_sw = door_switch_fields(closed_to)
+    else:
+        closed_sw, closed_ex, closed_door_sw = dist_sw, dist_ex, dist_door_sw
     if switch_xy is None or exit_xy is None:
-        dist_sw[:] = np.inf
-        dist_ex[:] = np.inf
+        for field in (dist_sw, dist_ex, closed_sw, closed_ex):
+            field[:] = np.inf
         switch_reachable = exit_reachable = False
+    onward = np.full((len(locked), 2), np.inf, np.float32)
+    for j, m in enumerate(sw_masks):
+        if m.any():
+            onward[j] = dist_sw[m].min(), dist_ex[m].min()
 
     if mines:
         cxs = np.arange(NX) * SUB + 6.0
@@ -249,7 +283,9 @@ def analyze_level(level: Level) -> LevelNav:
         exit_mask=exit_mask, switch_reachable=switch_reachable, exit_reachable=exit_reachable,
         reachable_fraction=n_reach / n_nodes if n_nodes else 0.0, mine_dist=mine_dist,
         locked_doors=len(locked), doors_opened=int(door_open.sum()), door_open=door_open,
-        dist_to_door_switch=dist_door_sw,
+        dist_to_door_switch=dist_door_sw, closed_dist_to_switch=closed_sw,
+        closed_dist_to_exit=closed_ex, closed_dist_to_door_switch=closed_door_sw,
+        door_switch_onward=onward,
         spawn_cell=(sx0, sy0), n_nodes=n_nodes, n_reachable=n_reach)
 
 
