@@ -306,7 +306,7 @@ def test_subtask_observation(subtask_level):
     row = dict(zip(SUBTASKS, table))
     assert [row[s][AVAILABLE] for s in SUBTASKS] == [1, 0, 1, 1]
     cell = sub_cell(60, 540)
-    assert row["exit_switch"][DISTANCE] == pytest.approx(nav.dist_to_switch[cell] / 2000)
+    assert row["exit_switch"][DISTANCE] == pytest.approx(nav.safe_dist_to_switch[cell] / 2000)
     assert row["door_switch"][DISTANCE] == pytest.approx(nav.dist_to_door_switch[0][cell] / 2000)
     assert row["exit_switch"][0] == pytest.approx(1.0)          # the switch is to the right
     assert row["door_switch"][0] == pytest.approx(-1.0)         # the door's switch to the left

@@ -1,6 +1,7 @@
 """Navigation layer: soundness on real play, precision on built maps, distances, graph sizes."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -204,3 +205,32 @@ def test_closed_door_fields_are_the_open_ones_without_locked_doors():
     assert nav.locked_doors == 0 and nav.door_switch_onward.shape == (0, 2)
     np.testing.assert_array_equal(nav.closed_dist_to_switch, nav.dist_to_switch)
     np.testing.assert_array_equal(nav.closed_dist_to_exit, nav.dist_to_exit)
+
+
+def _descend(field, start):
+    """Sub-cells visited going to the lowest of the 8 neighbours until none is lower."""
+    path = [start]
+    while True:
+        x, y = path[-1]
+        around = [(field[x + dx, y + dy], (x + dx, y + dy)) for dx in (-1, 0, 1)
+                  for dy in (-1, 0, 1) if 0 <= x + dx < 88 and 0 <= y + dy < 50]
+        value, cell = min(around)
+        if value >= field[x, y]:
+            return path
+        path.append(cell)
+
+
+@pytest.mark.parametrize("name", ["test/minefield", "official/000_the_basics"])
+def test_safe_distances_lead_around_live_mines(name):
+    """Going downhill on the plain field from the spawn brushes mines on these maps; on the
+    mine-avoiding field it reaches the switch without coming within contact of one."""
+    level = load_level(MAPS / name)
+    nav = analyze_level(level)
+    mines = [(e.x, e.y) for e in level.map_data.entities if e.type == 1]
+    touching = [c for c in itertools.product(range(88), range(50))
+                if any(math.hypot(12 * c[0] + 6 - x, 12 * c[1] + 6 - y) < 14 for x, y in mines)]
+    plain = _descend(nav.dist_to_switch, nav.spawn_cell)
+    safe = _descend(nav.safe_dist_to_switch, nav.spawn_cell)
+    assert nav.dist_to_switch[plain[-1]] == 0 and nav.safe_dist_to_switch[safe[-1]] == 0
+    assert set(plain) & set(touching)
+    assert not set(safe) & set(touching)

@@ -179,7 +179,7 @@ def objective_route(engine, n: int, to_exit: bool, cell) -> tuple[float, tuple |
     st = engine.sim.state
     lv = int(st.env_i[n, V_LEVEL])
     nav = engine.navs[lv]
-    straight = float((nav.dist_to_exit if to_exit else nav.dist_to_switch)[cell])
+    straight = float((nav.safe_dist_to_exit if to_exit else nav.safe_dist_to_switch)[cell])
     closed = [(j, x, y) for j, (e, x, y) in enumerate(_locked_doors(engine.levels[lv]))
               if st.ent_i[n, e, E_ACTIVE] != 0]
     if not closed:
@@ -570,7 +570,7 @@ def test_hand_built_objective_before_and_after_the_switch():
         _place(engine, 354.0, 428.0)                     # sub-cell (29, 35)
         gs, re = _observe(engine)
         target = MF_DOOR if switched else MF_SWITCH
-        field_ = nav.dist_to_exit if switched else nav.dist_to_switch
+        field_ = nav.safe_dist_to_exit if switched else nav.safe_dist_to_switch
         assert np.isfinite(field_[29, 35])
         assert gs[25] == float(switched)
         assert gs[24] == pytest.approx(1 - (1 / 5000 if switched else 0), abs=ATOL)
@@ -578,8 +578,8 @@ def test_hand_built_objective_before_and_after_the_switch():
         assert gs[27] == pytest.approx((target[1] - 428) / 600, abs=ATOL)
         assert gs[28] == pytest.approx(min(field_[29, 35], 2000) / 2000, abs=ATOL)
         assert re[2] == gs[28] and re[9] == 1
-        assert re[0] == pytest.approx(min(nav.dist_to_switch[29, 35], 2000) / 2000, abs=ATOL)
-        assert re[1] == pytest.approx(min(nav.dist_to_exit[29, 35], 2000) / 2000, abs=ATOL)
+        assert re[0] == pytest.approx(min(nav.safe_dist_to_switch[29, 35], 2000) / 2000, abs=ATOL)
+        assert re[1] == pytest.approx(min(nav.safe_dist_to_exit[29, 35], 2000) / 2000, abs=ATOL)
         check_game_state(gs, engine, 0, int(switched))
         check_reachability(re, engine, 0)
 
@@ -610,7 +610,7 @@ def test_hand_built_objective_through_a_closed_locked_door():
     after, _ = _observe(engine)
     assert abs(after[28] - before[28]) * 2000 < 24
     here = _sub_cell(*engine.sim.state.ninja_f[0, [X, Y]])
-    assert after[28] == pytest.approx(min(nav.dist_to_switch[here], 2000) / 2000, abs=ATOL)
+    assert after[28] == pytest.approx(min(nav.safe_dist_to_switch[here], 2000) / 2000, abs=ATOL)
     switch, _ = _switch_and_door(level)
     assert after[26] == pytest.approx(
         (engine.sim.state.ent_f[0, switch, E_X] - engine.sim.state.ninja_f[0, X]) / 1056, abs=ATOL)
@@ -687,7 +687,7 @@ def test_hand_built_reachability():
     for switched in (False, True):
         if switched:
             _activate_switch(engine)
-        field_ = nav.dist_to_exit if switched else nav.dist_to_switch
+        field_ = nav.safe_dist_to_exit if switched else nav.safe_dist_to_switch
         for x, y, (sx, sy) in cases:
             _place(engine, x, y)
             _, re = _observe(engine)
@@ -796,7 +796,7 @@ def test_every_death_and_timeout_returns_less_than_every_win():
     assert max(failures) < min(wins), returns
     # within the promised bounds, relative to -phi(s0) = scale * d(spawn) / max_distance
     nav = Engine([MINEFIELD], 1, config).navs[0]
-    d0 = float(nav.dist_to_switch[_sub_cell(36.0, 564.0)])
+    d0 = float(nav.safe_dist_to_switch[_sub_cell(36.0, 564.0)])
     phi0 = -config.shaping_scale * min(d0, 2000.0) / 2000.0
     worst_win, best_death, best_timeout = reward_bounds(config)
     for name, (outcome, r, _) in returns.items():

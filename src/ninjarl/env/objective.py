@@ -1,7 +1,9 @@
 """Where the ninja should go next, and how far it is, given which locked doors are still closed.
 
 The objective is the exit switch until it is hit, then the exit door. Its path distance comes
-from :mod:`ninjarl.nav`'s fields, and a locked door changes them: while it is closed, the way
+from :mod:`ninjarl.nav`'s fields: the ways that keep clear of live mines where the level
+allows them (``safe_dist_to_*``), so that the shaping and the observed way lead around mines
+rather than through them. A locked door changes the fields: while it is closed, the way
 through it is shut, and the honest distance from a point is the shorter of
 
 * the way with the closed doors closed (``closed_dist_to_*``), and
@@ -36,11 +38,12 @@ class ObjectiveFields(NamedTuple):
     """Per-level path-distance fields of the objective, for the compiled kernels.
 
     ``to_switch`` / ``to_exit`` (float64 [L, 88, 50]): distances with every locked door open
-    that the level can open. Levels with locked doors also have a row ``door_row[level]``
-    (-1 for the others) in: ``door_entity`` (int64 [Ld, D], the locked doors' entity indices
-    in creation order, -1 padded), ``closed_to_switch`` / ``closed_to_exit`` (float32
-    [Ld, 88, 50]), ``closed_to_door_switch`` (float32 [Ld, D, 88, 50]) and
-    ``door_switch_onward`` (float32 [Ld, D, 2]) as in :class:`~ninjarl.nav.LevelNav`.
+    that the level can open, clear of mines where the level allows. Levels with locked doors
+    also have a row ``door_row[level]`` (-1 for the others) in: ``door_entity`` (int64
+    [Ld, D], the locked doors' entity indices in creation order, -1 padded),
+    ``closed_to_switch`` / ``closed_to_exit`` (float32 [Ld, 88, 50]),
+    ``closed_to_door_switch`` (float32 [Ld, D, 88, 50]) and ``door_switch_onward`` (float32
+    [Ld, D, 2]) as in :class:`~ninjarl.nav.LevelNav`.
     """
     to_switch: np.ndarray
     to_exit: np.ndarray
@@ -77,8 +80,8 @@ def objective_fields(levels: Sequence, navs: Sequence[LevelNav]) -> ObjectiveFie
         closed_to_door_switch[row, :len(entities)] = nav.closed_dist_to_door_switch
         onward[row, :len(entities)] = nav.door_switch_onward
     return ObjectiveFields(
-        to_switch=np.stack([nav.dist_to_switch for nav in navs]).astype(np.float64),
-        to_exit=np.stack([nav.dist_to_exit for nav in navs]).astype(np.float64),
+        to_switch=np.stack([nav.safe_dist_to_switch for nav in navs]).astype(np.float64),
+        to_exit=np.stack([nav.safe_dist_to_exit for nav in navs]).astype(np.float64),
         door_row=door_row, door_entity=door_entity, closed_to_switch=closed_to_switch,
         closed_to_exit=closed_to_exit, closed_to_door_switch=closed_to_door_switch,
         door_switch_onward=onward)

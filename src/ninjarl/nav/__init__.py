@@ -21,7 +21,8 @@ Model (computed once per level, ~25 ms median on the bc levels):
   trap doors are treated as open (sound), regular doors as passable.
 * **Distances**: exact shortest paths over the graph of take-offs (edge = in-envelope path
   length in px), extended to airborne sub-cells by a reverse Dijkstra over the moves the
-  searches used.
+  searches used. A second set keeps clear of live mines (sub-cells within contact of one are
+  off limits) wherever the level allows it: the environment's objective follows those.
 
 See :class:`LevelNav` for every result field, :func:`build_graph` for the GNN observation.
 """

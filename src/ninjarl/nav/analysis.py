@@ -23,6 +23,8 @@ CONTACT_THR = NINJA_R + 3.5
 
 T_MINE, T_EXIT, T_SWITCH, T_DOOR, T_LOCKED, T_TRAP = 1, 3, 4, 5, 6, 8
 T_PAD, T_ONEWAY, T_BOUNCE, T_THWUMP, T_TOGGLE, T_BOOST, T_SHOVE = 10, 11, 17, 20, 21, 24, 28
+#: px between the ninja's centre and a mine's at which they touch: radius 10 + a live mine's 4
+MINE_CONTACT = NINJA_R + 4.0
 
 
 @dataclass
@@ -55,6 +57,12 @@ class LevelNav:
         arrays in a level without locked doors).
       closed_dist_to_door_switch: float32 [n_locked, 88, 50] — as ``dist_to_door_switch``
         while every locked door is closed.
+      safe_dist_to_switch, safe_dist_to_exit: float32 — as ``dist_to_switch`` /
+        ``dist_to_exit`` by ways that keep clear of the live mines (type 1; a sub-cell whose
+        centre is within ``MINE_CONTACT`` px of one is off limits), where the leg can be done
+        so: from the spawn to the switch, from the switch to the exit. A sub-cell next to a
+        mine reads the largest value around it (being there gains nothing); a leg that cannot
+        keep clear has the plain field.
       door_switch_onward: float32 [n_locked, 2] — path length in px from each locked door's
         switch, once touched, on to the exit switch (column 0) and to the exit door (column 1),
         the doors open as in ``dist_to_switch`` (``inf`` where it cannot be reached).
@@ -82,6 +90,8 @@ class LevelNav:
     closed_dist_to_exit: np.ndarray
     closed_dist_to_door_switch: np.ndarray
     door_switch_onward: np.ndarray
+    safe_dist_to_switch: np.ndarray
+    safe_dist_to_exit: np.ndarray
     spawn_cell: tuple[int, int]
     n_nodes: int
     n_reachable: int
@@ -100,6 +110,39 @@ def _touch_mask(node, x, y, radius):
     dx = np.maximum(np.maximum(xs - x, x - xs - SUB), 0.0)
     dy = np.maximum(np.maximum(ys - y, y - ys - SUB), 0.0)
     return node & ((dx[:, None] ** 2 + dy[None, :] ** 2) < radius * radius)
+
+
+def _near_mines(mines) -> np.ndarray:
+    """bool [NX, NY]: sub-cells whose centre is within MINE_CONTACT px of a mine centre."""
+    cxs = np.arange(NX) * SUB + SUB / 2
+    cys = np.arange(NY) * SUB + SUB / 2
+    near = np.zeros((NX, NY), bool)
+    for mx, my in mines:
+        near |= (cxs[:, None] - mx) ** 2 + (cys[None, :] - my) ** 2 < MINE_CONTACT ** 2
+    return near
+
+
+def _keep_clear(safe, plain, near, start) -> np.ndarray:
+    """The field of ways that keep clear of mines (``safe``) if the leg can start at sub-cell
+    ``start`` and keep clear, else ``plain``. Sub-cells next to mines (``near``), off limits in
+    ``safe``, take the largest finite value among their 8 neighbours (repeatedly, for
+    clusters); those still without one, and places the clear ways do not reach, keep ``plain``.
+    """
+    if not np.isfinite(safe[start]):
+        return plain
+    out = safe.copy()
+    for _ in range(4):
+        todo = near & ~np.isfinite(out) & np.isfinite(plain)
+        if not todo.any():
+            break
+        padded = np.pad(np.where(np.isfinite(out), out, -np.inf), 1, constant_values=-np.inf)
+        largest = np.max([padded[1 + dx:1 + dx + NX, 1 + dy:1 + dy + NY]
+                          for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy], axis=0)
+        fill = todo & np.isfinite(largest)
+        out[fill] = largest[fill]
+    rest = ~np.isfinite(out) & np.isfinite(plain)
+    out[rest] = plain[rest]
+    return out
 
 
 def _box_mask(x0, y0, x1, y1):
@@ -225,20 +268,21 @@ def analyze_level(level: Level) -> LevelNav:
                 exit_reachable = True
                 break
 
-    def distances(doors_open, moves):
+    def distances(doors_open, moves, nodes=node_s, kinds=kind64, launches=launch_ids):
         """A function target mask -> path distances with the locked doors ``doors_open``, over
         the moves recorded by the spawn search with those doors (``moves``)."""
-        _, _, cx, cy, cd, offs = K.launch_graph(node_s, kind64, blocked, doors_open, env64,
-                                               ROW_OFF, FALL_DEPTH, launch_ids, K.MOVE_DX,
+        _, _, cx, cy, cd, offs = K.launch_graph(nodes, kinds, blocked, doors_open, env64,
+                                               ROW_OFF, FALL_DEPTH, launches, K.MOVE_DX,
                                                K.MOVE_DY, K.MOVE_COST, False, sx0, sy0)
 
         def dist_to(target):
+            target = target & nodes
             if not target.any():
                 return np.full((NX, NY), np.inf, np.float32)
-            D = K.launch_distances(launch_ids, cx, cy, cd, offs, target)
-            d = K.grid_distances(launch_ids, D, target, moves, K.MOVE_DX, K.MOVE_DY,
+            D = K.launch_distances(launches, cx, cy, cd, offs, target)
+            d = K.grid_distances(launches, D, target, moves, K.MOVE_DX, K.MOVE_DY,
                                  K.MOVE_COST)
-            d[~node_s] = np.inf
+            d[~nodes] = np.inf
             return d.astype(np.float32)
         return dist_to
 
@@ -260,6 +304,23 @@ def analyze_level(level: Level) -> LevelNav:
         for field in (dist_sw, dist_ex, closed_sw, closed_ex):
             field[:] = np.inf
         switch_reachable = exit_reachable = False
+    safe_sw, safe_ex = dist_sw, dist_ex
+    live_mines = [(e.x, e.y) for e in ents if e.type == T_MINE]
+    if live_mines and switch_reachable:
+        near = _near_mines(live_mines)
+        near[sx0, sy0] = False
+        safe_nodes = node_s & ~near
+        safe_kind = np.where(safe_nodes, kind64, 0)
+        safe_launches = np.argwhere(safe_kind > 0).astype(np.int64)
+        _, safe_moves, *_ = K.launch_graph(safe_nodes, safe_kind, blocked, door_open, env64,
+                                           ROW_OFF, FALL_DEPTH, safe_launches, K.MOVE_DX,
+                                           K.MOVE_DY, K.MOVE_COST, True, sx0, sy0)
+        safe_to = distances(door_open, safe_moves, safe_nodes, safe_kind, safe_launches)
+        safe_sw = _keep_clear(safe_to(switch_mask), dist_sw, near, (sx0, sy0))
+        on_switch = switch_mask & reach
+        if on_switch.any():
+            sw_cell = tuple(np.argwhere(on_switch)[np.argmin(dist_ex[on_switch])])
+            safe_ex = _keep_clear(safe_to(exit_mask), dist_ex, near, sw_cell)
     onward = np.full((len(locked), 2), np.inf, np.float32)
     for j, m in enumerate(sw_masks):
         if m.any():
@@ -285,7 +346,7 @@ def analyze_level(level: Level) -> LevelNav:
         locked_doors=len(locked), doors_opened=int(door_open.sum()), door_open=door_open,
         dist_to_door_switch=dist_door_sw, closed_dist_to_switch=closed_sw,
         closed_dist_to_exit=closed_ex, closed_dist_to_door_switch=closed_door_sw,
-        door_switch_onward=onward,
+        door_switch_onward=onward, safe_dist_to_switch=safe_sw, safe_dist_to_exit=safe_ex,
         spawn_cell=(sx0, sy0), n_nodes=n_nodes, n_reachable=n_reach)
 
 
