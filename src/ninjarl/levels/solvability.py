@@ -5,10 +5,12 @@ door from the switch, with every locked door the level can open?" but, being an 
 feature, it lets the ninja pass through mines. A generated level must also be finishable
 *without touching a mine*, so :func:`check_solvable` runs the same search (the same sub-cell
 nodes, take-off kinds, simulator-measured jump envelopes and locked-door fixpoint, through the
-``ninjarl.nav`` kernels) on a node grid from which every sub-cell that comes closer than
-``MINE_CLEARANCE`` px to a mine (type 1) or toggle mine (type 21, counted as deadly because it
-arms when touched) has been removed. Removing nodes can only remove paths, so a level this check
-accepts is also accepted by :func:`~ninjarl.nav.analyze_level` (tested).
+``ninjarl.nav`` kernels) on a node grid from which every sub-cell that comes closer than 14 px
+to a mine (type 1) or toggle mine (type 21, counted as deadly because it arms when touched)
+has been removed (:func:`ninjarl.nav.analysis.mine_danger`, whose mine-avoiding distances
+also guide the environment's objective). Removing nodes can only
+remove paths, so a level this check accepts is also accepted by
+:func:`~ninjarl.nav.analyze_level` (tested).
 
 The analysis is a model, permissive where the measured envelope is (see ``ninjarl.nav``); it is
 not a proof that an input sequence exists.
@@ -23,10 +25,6 @@ from ninjarl.nav import _kernels as K
 from ninjarl.nav import analysis as A
 from ninjarl.nav.envelope import FALL_DEPTH, KIND_BIG, KIND_NORMAL, ROW_OFF, measure_envelopes
 from ninjarl.sim.level import Level, build_level
-
-#: mine radius 4 (deadly state) + ninja radius 10
-MINE_CLEARANCE = 14.0
-_MINES = (1, 21)
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,14 @@ def check_solvable(level: Level | bytes) -> Solvability:
 
     switch_xy = exit_xy = None
     locked = []
-    danger = np.zeros((A.NX, A.NY), bool)
+    mines = []
     for e in level.map_data.entities:
         if e.type == A.T_SWITCH and switch_xy is None:
             switch_xy = (e.x, e.y)
         elif e.type == A.T_EXIT and exit_xy is None:
             exit_xy = (e.x, e.y)
-        elif e.type in _MINES:
-            danger |= A._touch_mask(np.ones((A.NX, A.NY), bool), e.x, e.y, MINE_CLEARANCE)
+        elif e.type in A.MINE_TYPES:
+            mines.append((e.x, e.y))
         elif e.type == A.T_LOCKED:
             if e.orientation in (0, 4):
                 seg = (e.x, e.y - 12.0, e.x, e.y + 12.0)
@@ -83,6 +81,7 @@ def check_solvable(level: Level | bytes) -> Solvability:
     if switch_xy is None or exit_xy is None:
         return Solvability(False, False, False, n_locked, 0, "no exit door or switch")
 
+    danger = A.mine_danger(mines)
     sx0, sy0 = A.sub_cell(*level.spawn)
     if not node[sx0, sy0] or danger[sx0, sy0]:
         return Solvability(False, False, False, n_locked, 0, "spawn is not a free, safe cell")

@@ -23,8 +23,10 @@ CONTACT_THR = NINJA_R + 3.5
 
 T_MINE, T_EXIT, T_SWITCH, T_DOOR, T_LOCKED, T_TRAP = 1, 3, 4, 5, 6, 8
 T_PAD, T_ONEWAY, T_BOUNCE, T_THWUMP, T_TOGGLE, T_BOOST, T_SHOVE = 10, 11, 17, 20, 21, 24, 28
-#: px between the ninja's centre and a mine's at which they touch: radius 10 + a live mine's 4
-MINE_CONTACT = NINJA_R + 4.0
+#: px between the ninja's centre and a mine's at which they touch: radius 10 + a deadly mine's 4
+MINE_CLEARANCE = NINJA_R + 4.0
+#: mines a way should keep clear of: mines (1) and toggle mines (21), which arm when touched
+MINE_TYPES = (T_MINE, T_TOGGLE)
 
 
 @dataclass
@@ -58,9 +60,8 @@ class LevelNav:
       closed_dist_to_door_switch: float32 [n_locked, 88, 50] — as ``dist_to_door_switch``
         while every locked door is closed.
       safe_dist_to_switch, safe_dist_to_exit: float32 — as ``dist_to_switch`` /
-        ``dist_to_exit`` by ways that keep clear of the live mines (type 1; a sub-cell whose
-        centre is within ``MINE_CONTACT`` px of one is off limits), where the leg can be done
-        so: from the spawn to the switch, from the switch to the exit. A sub-cell next to a
+        ``dist_to_exit`` by ways that keep clear of mines (:func:`mine_danger`), where the leg
+        can be done so: from the spawn to the switch, from the switch to the exit. A sub-cell next to a
         mine reads the largest value around it (being there gains nothing); a leg that cannot
         keep clear has the plain field.
       door_switch_onward: float32 [n_locked, 2] — path length in px from each locked door's
@@ -112,14 +113,15 @@ def _touch_mask(node, x, y, radius):
     return node & ((dx[:, None] ** 2 + dy[None, :] ** 2) < radius * radius)
 
 
-def _near_mines(mines) -> np.ndarray:
-    """bool [NX, NY]: sub-cells whose centre is within MINE_CONTACT px of a mine centre."""
-    cxs = np.arange(NX) * SUB + SUB / 2
-    cys = np.arange(NY) * SUB + SUB / 2
-    near = np.zeros((NX, NY), bool)
-    for mx, my in mines:
-        near |= (cxs[:, None] - mx) ** 2 + (cys[None, :] - my) ** 2 < MINE_CONTACT ** 2
-    return near
+def mine_danger(mines) -> np.ndarray:
+    """bool [NX, NY]: the sub-cells a ninja centre in which could touch one of ``mines`` (x, y
+    of the :data:`MINE_TYPES` entities): their rectangle comes closer than
+    :data:`MINE_CLEARANCE` px to the mine's centre."""
+    everywhere = np.ones((NX, NY), bool)
+    danger = np.zeros((NX, NY), bool)
+    for x, y in mines:
+        danger |= _touch_mask(everywhere, x, y, MINE_CLEARANCE)
+    return danger
 
 
 def _keep_clear(safe, plain, near, start) -> np.ndarray:
@@ -189,7 +191,7 @@ def analyze_level(level: Level) -> LevelNav:
             switch_xy = (e.x, e.y)
         elif t == T_EXIT and exit_xy is None:
             exit_xy = (e.x, e.y)
-        elif t in (T_MINE, T_TOGGLE):
+        elif t in MINE_TYPES:
             mines.append((e.x, e.y))
         elif t == T_LOCKED:
             if e.orientation in (0, 4):
@@ -305,9 +307,8 @@ def analyze_level(level: Level) -> LevelNav:
             field[:] = np.inf
         switch_reachable = exit_reachable = False
     safe_sw, safe_ex = dist_sw, dist_ex
-    live_mines = [(e.x, e.y) for e in ents if e.type == T_MINE]
-    if live_mines and switch_reachable:
-        near = _near_mines(live_mines)
+    if mines and switch_reachable:
+        near = mine_danger(mines)
         near[sx0, sy0] = False
         safe_nodes = node_s & ~near
         safe_kind = np.where(safe_nodes, kind64, 0)
