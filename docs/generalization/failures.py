@@ -21,12 +21,10 @@ import numpy as np
 
 from ninjarl.eval.levels import resolve_specs
 from ninjarl.eval.run import evaluate_levels
-from ninjarl.eval.video import step_actions_to_frames
+from ninjarl.eval.video import simulate_frames, step_actions_to_frames
 from ninjarl.nav import analyze_level
-from ninjarl.sim import BatchSimulator, build_level
-from ninjarl.sim.constants import T_EXIT_SWITCH
-from ninjarl.sim.layout import E_ACTIVE, ES_TYPE, X, Y
-from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
+from ninjarl.sim import build_level
+from ninjarl.sim.layout import X, Y
 from ninjarl.train import load_agent
 
 CATEGORIES = ("simplest", "simpler", "simple", "medium", "complex", "mine_heavy", "exploration")
@@ -38,20 +36,12 @@ ACTION_NAMES = ("noop", "left", "right", "jump", "jump+left", "jump+right")
 def trace(level, frame_actions: np.ndarray) -> tuple[np.ndarray, int]:
     """Ninja centre per frame (start included) and the first frame with the switch touched
     (-1: never)."""
-    sim = BatchSimulator([level], np.zeros(1, np.int64))
-    state = sim.state
-    switches = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_EXIT_SWITCH)
-    switch = int(switches[0]) if len(switches) else -1
-    to_byte = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
-    positions = [state.ninja_f[0, [X, Y]].copy()]
+    positions = []
     touched = -1
-    frame_input = np.zeros((1, 1), np.uint8)
-    for frame, action in enumerate(frame_actions, start=1):
-        frame_input[0, 0] = to_byte[action]
-        sim.run(frame_input, auto_reset=False)
-        positions.append(state.ninja_f[0, [X, Y]].copy())
-        if touched < 0 and switch >= 0 and state.ent_i[0, switch, E_ACTIVE] == 0:
-            touched = frame
+    for f in simulate_frames(level, frame_actions):
+        positions.append(f.sim.state.ninja_f[0, [X, Y]].copy())
+        if touched < 0 and f.objective == "exit door":
+            touched = f.frame
     return np.array(positions), touched
 
 

@@ -19,7 +19,8 @@ so a video can be checked against the env.
 Which frames
 ------------
 :func:`play_frames` replays per-frame actions through a fresh one-env
-:class:`~ninjarl.sim.BatchSimulator`: frame 0 is the level at its start (the reset state,
+:class:`~ninjarl.sim.BatchSimulator` (:func:`simulate_frames`, the same without pictures, for
+callers that only need the states): frame 0 is the level at its start (the reset state,
 before any input), frame f the picture after f simulated frames. It stops after the frame that
 ends the episode (won or dead) or when the actions run out. An agent's episode, recorded as one
 action per env step, is replayed frame-exactly with :func:`step_actions_to_frames` (each action
@@ -64,7 +65,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..atomic import write_with
 from ..draw.picture import render_rgb
 from ..env.spaces import ACTION_MEANINGS
-from ..sim import BatchSimulator, LevelSource, load_level, read_replay
+from ..sim import BatchSimulator, Level, LevelSource, load_level, read_replay
 from ..sim.constants import DEATH_CAUSES, ST_CELEBRATING, ST_DEAD, ST_DYING, T_EXIT_SWITCH, WORLD_W
 from ..sim.layout import DEATH_CAUSE, E_ACTIVE, ES_TYPE, STATE
 from ..sim.replay import ACTION_TO_INPUT_BYTE, input_actions
@@ -145,12 +146,23 @@ def step_actions_to_frames(actions: npt.ArrayLike, action_repeat: int) -> np.nda
     return np.repeat(_as_actions(actions, "actions"), int(action_repeat))
 
 
-def play_frames(level: LevelSource, frame_actions: npt.ArrayLike) -> Iterator[PlayedFrame]:
-    """Replay per-frame actions (0..5) on a fresh load of ``level`` (anything
-    :func:`ninjarl.sim.load_level` takes), yielding the start frame and then one
-    :class:`PlayedFrame` after each simulated frame, up to the frame that ends the episode
-    (won or dead) or the last action."""
-    level = load_level(level)
+@dataclass
+class SimulatedFrame:
+    """One frame of :func:`simulate_frames`: as :class:`PlayedFrame` without the picture, with
+    the one-env simulator it came from (``sim.state`` holds this frame's state until the
+    generator moves on)."""
+
+    sim: BatchSimulator
+    frame: int
+    action: int | None
+    objective: str
+    outcome: str | None
+
+
+def simulate_frames(level: Level, frame_actions: npt.ArrayLike) -> Iterator[SimulatedFrame]:
+    """Replay per-frame actions (0..5) on a fresh one-env simulator of the loaded ``level``,
+    yielding the start frame and then one :class:`SimulatedFrame` after each simulated frame,
+    up to the frame that ends the episode (won or dead) or the last action."""
     actions = _as_actions(frame_actions, "frame_actions")
     sim = BatchSimulator([level], np.zeros(1, np.int64))
     st = sim.state
@@ -163,7 +175,7 @@ def play_frames(level: LevelSource, frame_actions: npt.ArrayLike) -> Iterator[Pl
             return "-"
         return "exit door" if st.ent_i[0, switch, E_ACTIVE] == 0 else "switch"
 
-    yield PlayedFrame(render_rgb(level, sim.bank, st, 0), 0, None, objective(), None)
+    yield SimulatedFrame(sim, 0, None, objective(), None)
     frame_input = np.zeros((1, 1), np.uint8)
     for f, action in enumerate(actions, start=1):
         frame_input[0, 0] = input_bytes[action]
@@ -175,10 +187,18 @@ def play_frames(level: LevelSource, frame_actions: npt.ArrayLike) -> Iterator[Pl
         elif state in (ST_DEAD, ST_DYING):
             cause = DEATH_CAUSES.get(int(st.ninja_i[0, DEATH_CAUSE]), "")
             outcome = f"dead: {cause}" if cause else "dead"
-        yield PlayedFrame(render_rgb(level, sim.bank, st, 0), f, int(action), objective(),
-                          outcome)
+        yield SimulatedFrame(sim, f, int(action), objective(), outcome)
         if outcome is not None:
             return
+
+
+def play_frames(level: LevelSource, frame_actions: npt.ArrayLike) -> Iterator[PlayedFrame]:
+    """:func:`simulate_frames` on a fresh load of ``level`` (anything
+    :func:`ninjarl.sim.load_level` takes), each frame with its picture."""
+    level = load_level(level)
+    for f in simulate_frames(level, frame_actions):
+        yield PlayedFrame(render_rgb(level, f.sim.bank, f.sim.state, 0), f.frame, f.action,
+                          f.objective, f.outcome)
 
 
 @functools.cache
