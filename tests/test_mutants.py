@@ -6,9 +6,12 @@ of tests/test_observations.py against the copy (``PYTHONPATH=<tmp>/src``, its ow
 ``NUMBA_CACHE_DIR=<tmp>/numba``), first unmutated (they must pass), then with each mutant applied
 in turn (they must fail). Mutants are applied to the copy only, never to the working tree.
 
-numba keys its cache on the source file's modification time and size; every write here gives
-the file a new modification time, so a mutant never runs stale compiled code, and the other
-modules' compiled kernels are reused from the first (unmutated) run. That first run compiles
+numba keys its cache on the content of the decorated function's own source file, but the
+environment's kernels link in functions of the package's other modules (the objective's
+distances in the reward and observation kernels). So every write here also gives every other
+module of the file's package a comment naming the write: a mutant never runs stale compiled
+code, and the other packages' compiled kernels (the simulator's) are reused from the first
+(unmutated) run. That first run compiles
 the whole package in a fresh cache (minutes), hence ``slow``.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_FILE = ROOT / "tests" / "test_observations.py"
 OBS = "src/ninjarl/env/observations.py"
 REW = "src/ninjarl/env/rewards.py"
+OBJ = "src/ninjarl/env/objective.py"
 RECORDED = "test_observations_match_raw_state"
 REWARDS = "test_rewards_and_episode_ends"
 
@@ -74,6 +78,14 @@ MUTANTS = [
            "if st.ent_i[n, e, E_STATE] == 1:          # safe toggle mine\n"
            "            pass",
            f"test_hand_built_nearest_mine or test_hand_built_hazard or {RECORDED}"),
+    Mutant("M10-closed-locked-door-ignored", OBJ,
+           "if not any_closed:\n        return straight, -1",
+           "if True:\n        return straight, -1",
+           f"test_hand_built_objective_through or {RECORDED}"),
+    Mutant("M11-mines-not-avoided", OBJ,
+           "to_switch=np.stack([nav.safe_dist_to_switch for nav in navs])",
+           "to_switch=np.stack([nav.dist_to_switch for nav in navs])",
+           f"test_hand_built_objective or {RECORDED} or {REWARDS}"),
 ]
 
 
@@ -87,15 +99,18 @@ class MutationSandbox:
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUMBA_CACHE_DIR")}
         self.env.update(PYTHONPATH=str(tmp / "src"), NUMBA_CACHE_DIR=str(tmp / "numba"),
                         PYTHONDONTWRITEBYTECODE="1")
-        self._clock = 0
+        self._writes = 0
+        self._originals: dict[Path, str] = {}
 
     def write(self, relative: str, text: str) -> None:
         path = self.tmp / relative
         path.write_text(text)
-        # a modification time never used before: numba's cache index is keyed on it (and size)
-        self._clock += 1
-        stamp = 1_000_000_000 + self._clock * 10
-        os.utime(path, (stamp, stamp))
+        # new content for the modules whose kernels may link in this file's functions
+        self._writes += 1
+        for module in path.parent.glob("*.py"):
+            if module != path:
+                original = self._originals.setdefault(module, module.read_text())
+                module.write_text(f"{original}\n# sandbox write {self._writes}\n")
 
     def run(self, args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, *args], cwd=self.tmp, env=self.env,
