@@ -61,9 +61,9 @@ class LevelNav:
         while every locked door is closed.
       safe_dist_to_switch, safe_dist_to_exit: float32 — as ``dist_to_switch`` /
         ``dist_to_exit`` by ways that keep clear of mines (:func:`mine_danger`), where the leg
-        can be done so: from the spawn to the switch, from the switch to the exit. A sub-cell next to a
-        mine reads the largest value around it (being there gains nothing); a leg that cannot
-        keep clear has the plain field.
+        can be done so: from the spawn to the switch, from the switch to the exit. A sub-cell
+        next to a mine reads the largest value around it (being there gains nothing); a leg
+        that cannot keep clear has the plain field.
       door_switch_onward: float32 [n_locked, 2] — path length in px from each locked door's
         switch, once touched, on to the exit switch (column 0) and to the exit door (column 1),
         the doors open as in ``dist_to_switch`` (``inf`` where it cannot be reached).
@@ -114,7 +114,7 @@ def _touch_mask(node, x, y, radius):
 
 
 def mine_danger(mines) -> np.ndarray:
-    """bool [NX, NY]: the sub-cells a ninja centre in which could touch one of ``mines`` (x, y
+    """bool [NX, NY]: the sub-cells in which a ninja centre could touch one of ``mines`` (x, y
     of the :data:`MINE_TYPES` entities): their rectangle comes closer than
     :data:`MINE_CLEARANCE` px to the mine's centre."""
     everywhere = np.ones((NX, NY), bool)
