@@ -93,7 +93,8 @@ GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
 Hazards: deadly or arming mines, drones, death balls, thwumps, shove thwumps."""
 
 REACHABILITY_DOC = """Index by index, all float32 in [-1, 1], from ninjarl.nav's analysis of the level
-(path distances through the locked doors as they are now: ninjarl.env.objective):
+(path distances along the objective's way of ninjarl.env.objective: clear of mines where the
+level allows, through the locked doors as they are now):
 0 path distance to the exit switch / max_distance (1 if unreachable)
 1 path distance to the exit door / max_distance (1 if unreachable)
 2 path distance to the current objective / max_distance
