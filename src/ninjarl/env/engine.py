@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..nav import build_graph, graph_spec, level_analysis, objective_feature_index, stack_navs
+from ..nav import build_graph, graph_spec, level_analysis, objective_feature_index
 from ..nav.graph import EXIT_DIST_FEATURE
 from ..sim import BatchSimulator, LevelSource, load_level
 from ..sim.constants import (
@@ -94,13 +94,13 @@ class Engine:
         self._near = self.sim._near
 
         navs = [level_analysis(level) for level in self.levels]
-        nav = stack_navs(navs)
         self.navs = navs
-        self._reachable = nav["reachable"]
+        # only what the kernels read: every level's grids together are large (3,500 levels)
+        self._reachable = np.stack([nav.reachable for nav in navs])
         self._objective = objective_fields(self.levels, navs)
-        self._switch_ok = nav["switch_reachable"]
-        self._exit_ok = nav["exit_reachable"]
-        self._fraction = nav["reachable_fraction"].astype(np.float64)
+        self._switch_ok = np.array([nav.switch_reachable for nav in navs])
+        self._exit_ok = np.array([nav.exit_reachable for nav in navs])
+        self._fraction = np.array([nav.reachable_fraction for nav in navs], np.float64)
 
         self._lvl_i = np.full((len(self.levels), 2), -1, np.int64)
         for k, level in enumerate(self.levels):
