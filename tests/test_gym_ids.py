@@ -22,6 +22,7 @@ from ninjarl.env import (
 )
 from ninjarl.env.registry import REAL_LEVELS
 from ninjarl.levels import CATEGORIES, GENERATOR_VERSION, default_dataset
+from ninjarl.levels.dataset import DEFAULT_TRAIN
 from ninjarl.sim import load_map_bytes
 
 
@@ -66,7 +67,7 @@ def test_default_id_samples_every_category_of_the_training_split_and_never_the_t
 def test_category_ids_play_that_category_of_the_training_split(dataset, category):
     env = gym.make(CATEGORY_IDS[category])
     expected = [e.level_id for e in dataset.by_category("train")[category]]
-    assert _names(env) == expected and len(expected) == 100
+    assert _names(env) == expected and len(expected) == DEFAULT_TRAIN
     assert env.reset(seed=3)[1]["level"] in expected
 
 
@@ -166,10 +167,10 @@ def test_observations_take_key_lists_and_presets():
     (dict(categories=[]), "categories"),
     (dict(split="validation"), "split"),
     (dict(num_levels=-1), "num_levels"),
-    (dict(num_levels=701), "num_levels"),
+    (dict(num_levels=DEFAULT_TRAIN * len(CATEGORIES) + 1), "num_levels"),
     (dict(start_level=-2), "start_level"),
-    (dict(start_level=700), "start_level"),
-    (dict(categories="simplest", start_level=100), "start_level"),
+    (dict(start_level=DEFAULT_TRAIN * len(CATEGORIES)), "start_level"),
+    (dict(categories="simplest", start_level=DEFAULT_TRAIN), "start_level"),
     (dict(dataset=42), "dataset"),
     (dict(levels=["official/000_the_basics"], split="test"), "levels"),
     (dict(observations="pixels"), "observations"),

@@ -190,9 +190,17 @@ def test_level_analysis_is_computed_once_per_map_content_and_shared_read_only(mo
     assert len(calls) == 2
     assert again.navs[0] is first.navs[0]
     fresh = real(walk)
-    assert np.array_equal(first.navs[0].dist_to_switch, fresh.dist_to_switch)
-    with pytest.raises(ValueError, match="read-only"):
-        first.navs[0].dist_to_switch[0, 0] = 0.0
+    shared = first.navs[0]
+    for name, value in vars(fresh).items():         # equal grids become one object, same values
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(getattr(shared, name), value, equal_nan=True), name
+            with pytest.raises(ValueError, match="read-only"):
+                getattr(shared, name).flat[:1] = 0
+        else:
+            assert getattr(shared, name) == value, name
+    # no locked door and no mine: the closed-door and mine-avoiding ways are the plain one
+    assert shared.closed_dist_to_switch is shared.dist_to_switch
+    assert shared.safe_dist_to_exit is shared.dist_to_exit
 
     Engine([raw["slopes"]], 1, EnvConfig())           # a third map: the least recent goes
     assert len(calls) == 3 and list(analysis._analyses) == [raw["simple-walk"], raw["slopes"]]

@@ -3,7 +3,7 @@
 ``import ninjarl.env`` registers (:func:`register_envs`):
 
 * ``ninjarl/Ninja-v0``: the **training** split of the built-in level set
-  (:func:`ninjarl.levels.default_dataset`, 100 train + 25 test levels of each of the seven
+  (:func:`ninjarl.levels.default_dataset`, 500 train + 25 test levels of each of the seven
   categories), all categories;
 * ``ninjarl/Ninja-<category>-v0`` for each of :data:`~ninjarl.levels.CATEGORIES`
   (``simplest`` ... ``exploration``): that category's training split;

@@ -57,8 +57,8 @@ VERSION = 1
 SPLITS = ("train", "test")
 EXT = ".map"
 DEFAULT_NAME = f"default-v{GENERATOR_VERSION}"
-#: levels per category in the built-in default dataset (first build ~25 s on 2 cores)
-DEFAULT_TRAIN, DEFAULT_TEST = 100, 25
+#: levels per category in the built-in default dataset (first build ~1.5 min on 2 cores)
+DEFAULT_TRAIN, DEFAULT_TEST = 500, 25
 
 
 @dataclass
