@@ -66,11 +66,7 @@ def check_solvable(level: Level | bytes) -> Solvability:
         elif e.type in A.MINE_TYPES:
             mines.append((e.x, e.y))
         elif e.type == A.T_LOCKED:
-            if e.orientation in (0, 4):
-                seg = (e.x, e.y - 12.0, e.x, e.y + 12.0)
-            else:
-                seg = (e.x - 12.0, e.y, e.x + 12.0, e.y)
-            locked.append((seg, (e.switch_x, e.switch_y)))
+            locked.append((A.locked_door_segment(e), (e.switch_x, e.switch_y)))
             m = A._box_mask(e.x - 26, e.y - 26, e.x + 26, e.y + 26) & node
             kind[m] = np.maximum(kind[m], KIND_NORMAL)
         elif e.type not in (2,):
@@ -94,30 +90,19 @@ def check_solvable(level: Level | bytes) -> Solvability:
     env64 = env.astype(np.int64)
 
     def reach_from(sx, sy, door_open):
-        r, *_ = K.launch_graph(node, kind64, blocked, door_open, env64, ROW_OFF, FALL_DEPTH,
-                               launch_ids, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST, True, sx, sy)
-        return r
+        return K.launch_graph(node, kind64, blocked, door_open, env64, ROW_OFF, FALL_DEPTH,
+                              launch_ids, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST, True, sx, sy)
 
-    door_open = np.zeros(n_locked, np.bool_)
     sw_masks = [A._touch_mask(node, x, y, 15.0) for _, (x, y) in locked]
-    while True:
-        reach = reach_from(sx0, sy0, door_open)
-        new = door_open.copy()
-        for i, m in enumerate(sw_masks):
-            new[i] |= bool((m & reach).any())
-        if (new == door_open).all():
-            break
-        door_open = new
+    _, (reach, *_), door_open = A.open_reachable_doors(reach_from, sx0, sy0, sw_masks)
     opened = int(door_open.sum())
     switch_mask = A._touch_mask(node, *switch_xy, 16.0)
     exit_mask = A._touch_mask(node, *exit_xy, 22.0)
     starts = np.argwhere(switch_mask & reach)
     if not len(starts):
         return Solvability(False, False, False, n_locked, opened, "switch not reachable")
-    # the exit from the switch (doors opened from the spawn stay open)
-    for sx, sy in starts:
-        if (reach_from(int(sx), int(sy), door_open) & exit_mask).any():
-            return Solvability(True, True, True, n_locked, opened)
+    if A.exit_reachable_from(reach_from, starts, door_open, exit_mask):
+        return Solvability(True, True, True, n_locked, opened)
     return Solvability(False, True, False, n_locked, opened, "exit not reachable from the switch")
 
 

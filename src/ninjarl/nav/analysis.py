@@ -170,6 +170,40 @@ def _thwump_path(solid, x, y, o, reach):
     return (min(x, ex) - reach, min(y, ey) - reach, max(x, ex) + reach, max(y, ey) + reach)
 
 
+def locked_door_segment(e) -> tuple[float, float, float, float]:
+    """The segment (x1, y1, x2, y2) a locked door entity blocks: vertical for orientations 0
+    and 4, horizontal otherwise, 24 px long."""
+    if e.orientation in (0, 4):
+        return (e.x, e.y - 12.0, e.x, e.y + 12.0)
+    return (e.x - 12.0, e.y, e.x + 12.0, e.y)
+
+
+def open_reachable_doors(reach_from, sx: int, sy: int, switch_masks: list[np.ndarray]):
+    """Search from ``(sx, sy)`` and open every locked door whose switch (its mask in
+    ``switch_masks``) the search reaches, then search again, until no more doors open.
+
+    ``reach_from(sx, sy, door_open)`` is a search whose result's first item is the reachable
+    mask. Returns (the search's result with every door closed, its result with the final doors,
+    the final ``door_open``); a door opened stays open.
+    """
+    door_open = np.zeros(len(switch_masks), np.bool_)
+    closed = result = reach_from(sx, sy, door_open)
+    while True:
+        opened = door_open | np.array([(m & result[0]).any() for m in switch_masks], np.bool_)
+        if (opened == door_open).all():
+            return closed, result, door_open
+        door_open = opened
+        result = reach_from(sx, sy, door_open)
+
+
+def exit_reachable_from(reach_from, starts: np.ndarray, door_open: np.ndarray,
+                        exit_mask: np.ndarray) -> bool:
+    """Whether a search from any of the sub-cells ``starts`` (the switch's, as reached from the
+    spawn), with the doors ``door_open``, reaches ``exit_mask``."""
+    return any((reach_from(int(sx), int(sy), door_open)[0] & exit_mask).any()
+               for sx, sy in starts)
+
+
 def analyze_level(level: Level) -> LevelNav:
     """Analyse one level (see the package docstring for the movement model)."""
     env = measure_envelopes()
@@ -194,11 +228,7 @@ def analyze_level(level: Level) -> LevelNav:
         elif t in MINE_TYPES:
             mines.append((e.x, e.y))
         elif t == T_LOCKED:
-            if e.orientation in (0, 4):
-                seg = (e.x, e.y - 12.0, e.x, e.y + 12.0)
-            else:
-                seg = (e.x - 12.0, e.y, e.x + 12.0, e.y)
-            locked.append((seg, (e.switch_x, e.switch_y)))
+            locked.append((locked_door_segment(e), (e.switch_x, e.switch_y)))
         # Entities the ninja can stand on, push against or be thrown by: permissive take-offs.
         support = None
         if t in (T_ONEWAY, T_DOOR, T_LOCKED, T_TRAP):
@@ -240,35 +270,17 @@ def analyze_level(level: Level) -> LevelNav:
                                    launch_ids, K.MOVE_DX, K.MOVE_DY, K.MOVE_COST, True, sx, sy)
         return r, em
 
-    # locked doors: open every door whose switch becomes reachable, until nothing changes
-    door_open = np.zeros(len(locked), np.bool_)
     sw_masks = [_touch_mask(node_s, sx, sy, 15.0) for _, (sx, sy) in locked]
-    closed_emask = None
-    while True:
-        reach, emask = reach_from(sx0, sy0, door_open)
-        if closed_emask is None:
-            closed_emask = emask
-        new = door_open.copy()
-        for i, m in enumerate(sw_masks):
-            if (m & reach).any():
-                new[i] = True
-        if (new == door_open).all():
-            break
-        door_open = new
+    (_, closed_emask), (reach, emask), door_open = open_reachable_doors(reach_from, sx0, sy0,
+                                                                        sw_masks)
 
     switch_mask = (_touch_mask(node_s, *switch_xy, 16.0) if switch_xy is not None
                    else np.zeros((NX, NY), bool))
     exit_mask = (_touch_mask(node_s, *exit_xy, 22.0) if exit_xy is not None
                  else np.zeros((NX, NY), bool))
     switch_reachable = bool((switch_mask & reach).any())
-    exit_reachable = False
-    if switch_reachable and exit_mask.any():
-        # from any switch sub-cell the spawn search reached, with the same doors open
-        for sx, sy in np.argwhere(switch_mask & reach):
-            r2, _ = reach_from(int(sx), int(sy), door_open)
-            if (r2 & exit_mask).any():
-                exit_reachable = True
-                break
+    exit_reachable = bool(switch_reachable and exit_mask.any() and exit_reachable_from(
+        reach_from, np.argwhere(switch_mask & reach), door_open, exit_mask))
 
     def distances(doors_open, moves, nodes=node_s, kinds=kind64, launches=launch_ids):
         """A function target mask -> path distances with the locked doors ``doors_open``, over
