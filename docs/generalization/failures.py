@@ -27,6 +27,7 @@ from ninjarl.eval.levels import resolve_specs
 from ninjarl.eval.run import evaluate_levels
 from ninjarl.eval.video import simulate_frames, step_actions_to_frames
 from ninjarl.nav import analyze_level
+from ninjarl.nav.analysis import MINE_TYPES
 from ninjarl.sim import build_level
 from ninjarl.sim.layout import AIRBORN, VX, VY, WALLED, X, Y
 from ninjarl.train import load_agent
@@ -37,7 +38,6 @@ SUB_CELL = 12
 ACTION_NAMES = ("noop", "left", "right", "jump", "jump+left", "jump+right")
 
 
-MINE_TYPES = (1, 21)       # mine, toggle mine: the objective's mine-avoiding way keeps clear of both
 CONTACT = ("ground", "air", "wall")
 
 
