@@ -12,7 +12,7 @@ from ..sim.constants import CELL_DIVISORS, WORLD_H, WORLD_W
 
 #: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
-VECTOR_KEYS = ("game_state", "reachability", "surroundings")
+VECTOR_KEYS = ("game_state", "reachability", "surroundings", "hazards")
 #: per-subtask target features of hierarchical agents (:mod:`ninjarl.env.subtasks`)
 SUBTASK_KEY = "subtasks"
 OBSERVATION_KEYS = IMAGE_KEYS + VECTOR_KEYS + ("graph", SUBTASK_KEY)

@@ -29,9 +29,12 @@ from .config import MAX_ENVS, SUBTASK_KEY, EnvConfig, global_view_shape
 from .objective import objective_fields
 from .observations import (
     GAME_STATE_SIZE,
+    HAZARD_SLOTS,
+    HAZARDS_SIZE,
     REACHABILITY_SIZE,
     SURROUNDINGS_SIZE,
     game_state_kernel,
+    hazards_kernel,
     reachability_kernel,
     solid_fraction,
     surroundings_kernel,
@@ -57,6 +60,7 @@ def observation_shapes(config: EnvConfig) -> dict[str, tuple[tuple[int, ...], np
         "game_state": ((GAME_STATE_SIZE,), np.float32, -1.0, 1.0),
         "reachability": ((REACHABILITY_SIZE,), np.float32, -1.0, 1.0),
         "surroundings": ((SURROUNDINGS_SIZE,), np.float32, -1.0, 1.0),
+        "hazards": ((HAZARDS_SIZE,), np.float32, -1.0, 1.0),
         # the last column counts achievements (locked doors opened): no upper bound
         SUBTASK_KEY: ((len(SUBTASKS), len(SUBTASK_FEATURES)), np.float32, -1.0, np.inf),
     }
@@ -240,6 +244,12 @@ class Engine:
             out = self.obs["surroundings"]
             buf = out if ids is self._all else np.empty((len(ids), SURROUNDINGS_SIZE), np.float32)
             surroundings_kernel(bank, st, ids, self.env_i, self._solid, self._objective, buf)
+            if buf is not out:
+                out[ids] = buf
+        if "hazards" in self.obs:
+            out = self.obs["hazards"]
+            buf = out if ids is self._all else np.empty((len(ids), HAZARDS_SIZE), np.float32)
+            hazards_kernel(bank, st, ids, np.empty(HAZARD_SLOTS), buf)
             if buf is not out:
                 out[ids] = buf
         if "player_frame" in self.obs:

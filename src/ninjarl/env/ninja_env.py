@@ -10,7 +10,14 @@ from ..sim import LevelSource
 from ..sim.mapfile import bundled_map_path
 from .config import EnvConfig
 from .engine import Engine, LevelSampler
-from .observations import GAME_STATE_DOC, REACHABILITY_DOC, SURROUNDINGS_DOC, SURROUNDINGS_SIZE
+from .observations import (
+    GAME_STATE_DOC,
+    HAZARDS_DOC,
+    HAZARDS_SIZE,
+    REACHABILITY_DOC,
+    SURROUNDINGS_DOC,
+    SURROUNDINGS_SIZE,
+)
 from .spaces import action_space, env_slice, observation_space
 
 
@@ -38,14 +45,16 @@ class NinjaEnv(gym.Env):
     (outside the level drawn as wall); ``global_view`` uint8 (100, 176, 1), the whole 1056x600
     level reduced 6x on both axes (``config.global_view_scale``: 12 gives (50, 88, 1));
     ``game_state`` float32 ({32},) and ``reachability``
-    float32 (10,), ``surroundings`` float32 ({SURROUNDINGS_SIZE},), documented below; ``graph_*``
-    padded graph arrays (``ninjarl.nav``).
+    float32 (10,), ``surroundings`` float32 ({SURROUNDINGS_SIZE},) and ``hazards`` float32
+    ({HAZARDS_SIZE},), documented below; ``graph_*`` padded graph arrays (``ninjarl.nav``).
 
     game_state: {GAME_STATE_DOC}
 
     reachability: {REACHABILITY_DOC}
 
     surroundings: {SURROUNDINGS_DOC}
+
+    hazards: {HAZARDS_DOC}
 
     ## Rewards
     ``config.reward`` (:class:`~ninjarl.env.config.RewardConfig`): +1 on completion, -0.5 on

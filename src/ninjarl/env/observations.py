@@ -1,8 +1,9 @@
 """The vector observations: ``game_state`` (physics of the ninja and the way to its
-objective), ``reachability`` (from the level's navigation analysis) and ``surroundings`` (an
-egocentric grid of walls, hazards and the way to the objective around the ninja), computed for
-many environments per compiled call. Index-by-index layouts: :data:`GAME_STATE_DOC`,
-:data:`REACHABILITY_DOC`, :data:`SURROUNDINGS_DOC`. Images come from :mod:`ninjarl.draw.raster`.
+objective), ``reachability`` (from the level's navigation analysis), ``surroundings`` (an
+egocentric grid of walls, hazards and the way to the objective around the ninja) and
+``hazards`` (the nearest deadly entities, one row each), computed for many environments per
+compiled call. Index-by-index layouts: :data:`GAME_STATE_DOC`, :data:`REACHABILITY_DOC`,
+:data:`SURROUNDINGS_DOC`, :data:`HAZARDS_DOC`. Images come from :mod:`ninjarl.draw.raster`.
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ SURROUNDINGS_STEP = 24.0    # px between samples
 #: px of path distance that read as +-1 in the grid's way channel: four tiles, so that the
 #: downhill direction stays visible across the whole window without saturating next to the ninja
 WAY_NORM = 96.0
+#: the hazards list: the nearest HAZARD_SLOTS hazards within HAZARD_RANGE, HAZARD_FEATURES each
+HAZARD_SLOTS, HAZARD_FEATURES = 8, 3
+HAZARDS_SIZE = HAZARD_SLOTS * HAZARD_FEATURES
 
 GAME_STATE_DOC = """Index by index, all float32 in [-1, 1]:
  0 x / 1056 * 2 - 1            1 y / 600 * 2 - 1
@@ -114,6 +118,13 @@ ninja's own sample is row 4, column 7:
   -1 where it is reachable from the sample but not from the ninja's own square
 The way channel is a local map of the shortest path: walking downhill leads to the objective,
 around walls and mines, whatever the level's size."""
+
+HAZARDS_DOC = f"""The {HAZARD_SLOTS} hazards (as in game_state 29-31) nearest to the ninja within
+{HAZARD_RANGE:.0f} px, nearest first, {HAZARD_FEATURES} float32 each (index slot * {HAZARD_FEATURES} + feature):
+0-1 vector from the ninja to the hazard / {HAZARD_RANGE:.0f} px, in [-1, 1]
+2 1 for a hazard, 0 for an empty slot (fewer hazards in range; its vector reads 0)
+Ties in distance keep the entity order. Where game_state shows one hazard, this shows a
+minefield: the mines beside an airborne arc as well as the one under it."""
 
 
 @jit
@@ -246,6 +257,43 @@ def reachability_kernel(st, ids, env_i, reachable, fields, switch_ok, exit_ok, f
         o[7] = bx / norm if norm > 0 else 0.0
         o[8] = by / norm if norm > 0 else 0.0
         o[9] = 1.0 if math.isfinite(here) else 0.0
+
+
+@jit
+def hazards_kernel(bank, st, ids, dist2, out):
+    """Fill out[k] with the nearest-hazards list of env ids[k] (layout: HAZARDS_DOC);
+    dist2 is float64 scratch of HAZARD_SLOTS (the slots' squared distances)."""
+    limit = HAZARD_RANGE * HAZARD_RANGE
+    for k in range(ids.shape[0]):
+        n = ids[k]
+        lv = st.env_i[n, V_LEVEL]
+        x = st.ninja_f[n, X]
+        y = st.ninja_f[n, Y]
+        o = out[k]
+        o[:] = 0.0
+        filled = 0
+        for e in range(bank.n_ent[lv]):
+            if not _is_hazard(bank, st, n, lv, e):
+                continue
+            dx = st.ent_f[n, e, E_X] - x
+            dy = st.ent_f[n, e, E_Y] - y
+            d2 = dx * dx + dy * dy
+            if d2 >= limit or (filled == HAZARD_SLOTS and d2 >= dist2[HAZARD_SLOTS - 1]):
+                continue
+            # insertion into the sorted slots; a strict comparison keeps ties in entity order
+            slot = min(filled, HAZARD_SLOTS - 1)
+            while slot > 0 and dist2[slot - 1] > d2:
+                dist2[slot] = dist2[slot - 1]
+                base = slot * HAZARD_FEATURES
+                for j in range(HAZARD_FEATURES):
+                    o[base + j] = o[base - HAZARD_FEATURES + j]
+                slot -= 1
+            dist2[slot] = d2
+            base = slot * HAZARD_FEATURES
+            o[base] = dx / HAZARD_RANGE
+            o[base + 1] = dy / HAZARD_RANGE
+            o[base + 2] = 1.0
+            filled = min(filled + 1, HAZARD_SLOTS)
 
 
 def solid_fraction(level: Level) -> np.ndarray:

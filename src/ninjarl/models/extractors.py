@@ -197,7 +197,8 @@ class NinjaExtractor(BaseFeaturesExtractor):
                 branches[key] = ImageEncoder(observation_space[key], convs, arch.cnn_features)
             elif key in VECTOR_KEYS:
                 hidden = {"game_state": arch.state_hidden, "reachability": arch.reach_hidden,
-                          "surroundings": arch.surroundings_hidden}[key]
+                          "surroundings": arch.surroundings_hidden,
+                          "hazards": arch.hazards_hidden}[key]
                 branches[key] = VectorEncoder(observation_space[key], hidden, arch.norm_clip)
             else:
                 branches[key] = GraphBranch(observation_space, arch)

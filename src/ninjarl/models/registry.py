@@ -43,8 +43,8 @@ class Architecture:
 
     * ``player_cnn`` / ``global_cnn``: the conv layers on player_frame / global_view
       (:data:`ConvSpec`); ``cnn_features``: the width of the Linear+ReLU after each CNN.
-    * ``state_hidden`` / ``reach_hidden`` / ``surroundings_hidden``: MLP layer widths on
-      game_state / reachability / surroundings.
+    * ``state_hidden`` / ``reach_hidden`` / ``surroundings_hidden`` / ``hazards_hidden``: MLP
+      layer widths on game_state / reachability / surroundings / hazards.
     * ``graph_conv`` (``"mean"`` or ``"attention"``), ``graph_hidden``, ``graph_layers``,
       ``graph_heads`` (attention only), ``graph_features`` (pooled output width).
     * ``norm_clip``: clip of the running-normalised vector inputs.
@@ -61,6 +61,7 @@ class Architecture:
     state_hidden: tuple[int, ...] = (64, 64)
     reach_hidden: tuple[int, ...] = (64,)
     surroundings_hidden: tuple[int, ...] = (128, 64)
+    hazards_hidden: tuple[int, ...] = (64, 64)
     graph_conv: str = "mean"
     graph_hidden: int = 32
     graph_layers: int = 2
@@ -72,7 +73,7 @@ class Architecture:
 
     def __post_init__(self):
         for name in ("observation_keys", "state_hidden", "reach_hidden", "surroundings_hidden",
-                     "net_arch"):
+                     "hazards_hidden", "net_arch"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("player_cnn", "global_cnn"):
             layers = tuple(tuple(int(v) for v in layer) for layer in getattr(self, name))
@@ -131,6 +132,10 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (
         "grid_mlp", ("game_state", "reachability", "surroundings"),
         "vision_free plus an MLP on surroundings: a 15x9-tile egocentric grid of walls, "
         "hazards and the way to the objective (cheap; mines and walls visible without images)"),
+    Architecture(
+        "hazard_mlp", ("game_state", "reachability", "hazards"),
+        "vision_free plus an MLP on hazards: the 8 nearest mines, drones and thwumps, one "
+        "position each (a minefield visible at the cost of 24 inputs)"),
     Architecture(
         "local_view", ("player_frame", "game_state"),
         "CNN on player_frame + MLP on game_state"),
