@@ -156,6 +156,30 @@ def test_stuck_truncation_is_optional():
     assert not any(env.step(0)[3] for _ in range(100))
 
 
+def test_stuck_fails_ends_a_frozen_episode_as_a_death():
+    """With stuck_fails, the 15th still step terminates with the death reward where the plain
+    stuck cut truncates with the shaping terms only; both say so in the info."""
+    ends = {}
+    for fails in (False, True):
+        config = EnvConfig(stuck_frames=60, stuck_radius=5.0, stuck_fails=fails)
+        env = NinjaEnv(TEST_MAPS[:1], config)
+        env.reset()
+        for step in range(15):
+            _, reward, terminated, truncated, info = env.step(0)
+            assert (terminated or truncated) == (step == 14)
+            assert info["stuck"] == (step == 14) and not info["is_success"]
+        ends[fails] = (reward, terminated, truncated)
+    (kept_reward, kept_term, kept_trunc), (failed_reward, failed_term, failed_trunc) = ends.values()
+    assert (kept_term, kept_trunc) == (False, True) and (failed_term, failed_trunc) == (True, False)
+    death = EnvConfig().reward.death
+    assert failed_reward < kept_reward and failed_reward <= death + 0.01
+
+
+def test_game_rules_drop_only_the_stuck_cut():
+    config = EnvConfig(stuck_frames=60, stuck_fails=True, max_frames=3000, gamma=0.95)
+    assert config.game_rules() == EnvConfig(max_frames=3000, gamma=0.95)
+
+
 def test_death_is_terminated_with_its_cause():
     # long-jump-reachable: the first random test trace dies of a floor impact (scenarios)
     from conftest import SCENARIOS

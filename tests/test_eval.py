@@ -157,6 +157,24 @@ def test_evaluate_counts_a_win():
     assert (won.actions == 2).all()
 
 
+def test_evaluation_plays_by_the_game_rules_not_the_training_stuck_cut():
+    """An agent that never moves, under a training config that ends frozen episodes as
+    failures after 60 frames: evaluation still plays it to the frame limit, a time-out."""
+    class Still:
+        observation_space = None
+
+        def predict(self, obs, deterministic=True):
+            return np.zeros(len(obs["game_state"]), np.int64), None
+
+    from ninjarl.env import EnvConfig, make_vec_env
+    config = EnvConfig(max_frames=400, stuck_frames=60, stuck_fails=True)
+    Still.observation_space = make_vec_env([str(MAPS / "test" / "long-walk")], 1,
+                                           config).observation_space
+    level = build_level((MAPS / "test" / "long-walk").read_bytes(), "long-walk")
+    (episode,) = evaluate(Still(), [level], ["a"], config).results
+    assert episode.outcome == "timeout" and episode.frames == 400
+
+
 def test_an_agent_whose_observations_the_env_lacks_is_refused(trained, tmp_path, capsys):
     from dataclasses import replace
 

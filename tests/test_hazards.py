@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ninjarl.env import Engine, EnvConfig, NinjaEnv
-from ninjarl.sim.layout import E_ACTIVE, E_X, E_Y, ES_TYPE, X_OLD, Y_OLD, X, Y
 from ninjarl.sim.constants import T_MINE
+from ninjarl.sim.layout import E_ACTIVE, E_X, E_Y, ES_TYPE, X_OLD, Y_OLD, X, Y
 from test_surroundings import MINEFIELD, _is_hazard
 
 from conftest import MAPS

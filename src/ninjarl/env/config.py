@@ -6,7 +6,7 @@ mis-scaled penalty cannot silently teach an agent to avoid the exit.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ..sim.constants import CELL_DIVISORS, WORLD_H, WORLD_W
 
@@ -79,7 +79,10 @@ class EnvConfig:
     controllable hop (a held jump rises for up to 45 frames). ``max_frames`` defaults to 5,000
     frames (83 s of game time, 1,250 steps), 2.7x the longest of the 130 human replays
     (1,848 frames). ``stuck_frames`` (0 = off) truncates an episode once the ninja has stayed
-    within ``stuck_radius`` px for that many frames. ``gamma`` is the discount of the shaping
+    within ``stuck_radius`` px for that many frames; with ``stuck_fails`` such an episode ends
+    as a failure instead: terminated, with the ``death`` reward, so that a policy learns that
+    freezing in place is as bad as dying (a training rule: evaluation and the replay env play
+    without any stuck cut, by the game's rules). ``gamma`` is the discount of the shaping
     term and must equal the learner's discount. ``global_view_scale`` is the number of world
     pixels per pixel of ``global_view`` (:data:`GLOBAL_VIEW_SCALES`): the view is
     (600 / scale, 1056 / scale, 1), each pixel the mean grey of its block.
@@ -89,6 +92,7 @@ class EnvConfig:
     max_frames: int = 5000
     stuck_frames: int = 0
     stuck_radius: float = 24.0
+    stuck_fails: bool = False
     global_view_scale: int = 6
     gamma: float = 0.99
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -120,6 +124,11 @@ class EnvConfig:
                 "EnvConfig.reward: a win at the time limit would return "
                 f"{worst_win:.4f}, not more than the best death ({best_death:.4f}) or timeout "
                 f"({best_timeout:.4f}); reduce reward.time_per_frame or reward.shaping_scale")
+
+    def game_rules(self) -> "EnvConfig":
+        """This config without the training-only stuck cut: episodes end only as the game
+        ends them (a win, a death, the frame limit). Evaluation and replays play by it."""
+        return replace(self, stuck_frames=0, stuck_fails=False)
 
     @property
     def shaping_scale(self) -> float:

@@ -39,7 +39,15 @@ from .observations import (
     solid_fraction,
     surroundings_kernel,
 )
-from .rewards import F_RETURN, I_FRAMES, I_STEPS, I_SWITCH, reset_kernel, step_kernel
+from .rewards import (
+    F_RETURN,
+    I_ANCHOR_FRAME,
+    I_FRAMES,
+    I_STEPS,
+    I_SWITCH,
+    reset_kernel,
+    step_kernel,
+)
 from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
 
 LevelSampler = Callable[[int, np.random.Generator], int]
@@ -197,7 +205,7 @@ class Engine:
             raise ValueError(f"actions must be in 0..5, got {frame_actions}")
         c = self.config
         step_kernel(self.sim.bank, self.sim.state, frame_actions, n_frames, self._action_bytes,
-                    c.max_frames, c.stuck_frames, c.stuck_radius, c.gamma, self._rew,
+                    c.max_frames, c.stuck_frames, c.stuck_radius, c.stuck_fails, c.gamma, self._rew,
                     self._lvl_i, self.env_f, self.env_i, self._objective, self._near,
                     self.rewards, self.terminated, self.truncated)
 
@@ -291,6 +299,10 @@ class Engine:
             "frames": int(self.env_i[n, I_FRAMES]),
             "death_cause": DEATH_CAUSES.get(cause, "") if dead else "",
             "switch_activated": bool(self.env_i[n, I_SWITCH]),
+            # alive, and within stuck_radius for stuck_frames: the stuck cut (off at 0)
+            "stuck": (not dead and state != ST_CELEBRATING and self.config.stuck_frames > 0
+                      and self.env_i[n, I_FRAMES] - self.env_i[n, I_ANCHOR_FRAME]
+                      >= self.config.stuck_frames),
         }
 
     def episode_summary(self, n: int) -> dict:

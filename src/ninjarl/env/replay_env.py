@@ -10,12 +10,10 @@ through the same compiled step kernel as every other env
 observations and auto-reset are exactly those of :class:`NinjaVecEnv`: a block whose frames
 all hold one action is, step for step, that action in the training env.
 
-One setting differs on purpose: ``stuck_frames`` truncation is off, because a human pausing
-to look is not a failure.
+One setting differs on purpose: the env plays by :meth:`EnvConfig.game_rules` (no
+``stuck_frames`` cut), because a human pausing to look is not a failure.
 """
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 
@@ -28,7 +26,7 @@ class ReplayVecEnv(NinjaVecEnv):
     """One environment on ``level`` whose steps play recorded per-frame actions (0..5)."""
 
     def __init__(self, level: LevelSource, config: EnvConfig):
-        super().__init__([level], num_envs=1, config=replace(config, stuck_frames=0),
+        super().__init__([level], num_envs=1, config=config.game_rules(),
                          level_sampler=lambda env_index, rng: 0, seed=0)
         self._block = np.zeros((1, 1), np.int64)
 

@@ -70,7 +70,7 @@ def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, fields, rew):
 
 @jit
 def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stuck_frames,
-                stuck_radius, gamma, rew, lvl_i, env_f, env_i, fields, near,
+                stuck_radius, stuck_fails, gamma, rew, lvl_i, env_f, env_i, fields, near,
                 rewards, terminated, truncated):
     """Advance every env n by one step of ``n_frames[n]`` frames, frame f playing action
     ``frame_actions[n, min(f, last column)]`` (a one-column array holds each env's action for
@@ -95,22 +95,8 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
         state = st.ninja_i[n, STATE]
         won = state == ST_CELEBRATING
         dead = state == ST_DEAD or state == ST_DYING
-        r = rew[R_TIME] * frames
-        if env_i[n, I_SWITCH] == 0 and _switch_activated(bank, st, n, lvl_i):
-            env_i[n, I_SWITCH] = 1
-            r += rew[R_SWITCH]
-        if won:
-            r += rew[R_COMPLETION]
-        if dead:
-            r += rew[R_DEATH]
-        phi = 0.0 if (won or dead) else _potential(st, n, env_i, fields, rew)
-        r += gamma * phi - env_f[n, F_PHI]
-        env_f[n, F_PHI] = phi
-        env_f[n, F_RETURN] += r
-        rewards[n] = r
-        terminated[n] = won or dead
         stuck = False
-        if stuck_frames > 0:
+        if stuck_frames > 0 and not (won or dead):
             dx = st.ninja_f[n, X] - env_f[n, F_ANCHOR_X]
             dy = st.ninja_f[n, Y] - env_f[n, F_ANCHOR_Y]
             if dx * dx + dy * dy > stuck_radius * stuck_radius:
@@ -118,4 +104,19 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
                 env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
                 env_i[n, I_ANCHOR_FRAME] = env_i[n, I_FRAMES]
             stuck = env_i[n, I_FRAMES] - env_i[n, I_ANCHOR_FRAME] >= stuck_frames
+        failed = dead or (stuck and stuck_fails)
+        r = rew[R_TIME] * frames
+        if env_i[n, I_SWITCH] == 0 and _switch_activated(bank, st, n, lvl_i):
+            env_i[n, I_SWITCH] = 1
+            r += rew[R_SWITCH]
+        if won:
+            r += rew[R_COMPLETION]
+        if failed:
+            r += rew[R_DEATH]
+        phi = 0.0 if (won or failed) else _potential(st, n, env_i, fields, rew)
+        r += gamma * phi - env_f[n, F_PHI]
+        env_f[n, F_PHI] = phi
+        env_f[n, F_RETURN] += r
+        rewards[n] = r
+        terminated[n] = won or failed
         truncated[n] = not terminated[n] and (env_i[n, I_FRAMES] >= max_frames or stuck)

@@ -141,13 +141,15 @@ def evaluate(model, levels: Sequence[Level], categories: Sequence[str], env_conf
     ``observation_space``; a ``predict`` that also takes SB3's ``state`` and ``episode_start``
     gets them (the state carries a hierarchical agent's subtasks; flat SB3 policies return
     None). Sampled actions use a torch generator seeded with ``seed``, leaving the global torch
-    RNG as it was."""
+    RNG as it was. Episodes play by ``env_config.game_rules()``: a training run's stuck cut
+    does not end them."""
     if not levels:
         raise ValueError("evaluate: no levels to evaluate on")
     if len(categories) != len(levels):
         raise ValueError(f"evaluate: {len(levels)} levels but {len(categories)} categories")
     if episodes_per_level < 1:
         raise ValueError(f"evaluate: episodes_per_level must be >= 1, got {episodes_per_level}")
+    env_config = env_config.game_rules()
     order = [i for i in range(len(levels)) for _ in range(episodes_per_level)]
     results: list[EpisodeResult] = []
     # torch.manual_seed reseeds every CUDA device as well: fork them all, so that an evaluation
