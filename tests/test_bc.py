@@ -73,6 +73,30 @@ def test_sample_t_is_the_env_observation_after_t_steps(arch, frame_stack, replay
         assert data.obs["player_frame"].shape[1:] == (frame_stack, 84, 84)
 
 
+@pytest.mark.parametrize("frame_stack, action_repeat", [(1, 4), (2, 3)])
+def test_replays_played_side_by_side_are_each_played_alone(frame_stack, action_repeat,
+                                                           tmp_path):
+    """One ReplayVecEnv over many replays of different lengths gives each replay the samples,
+    outcome and frame count that it has alone; a 700-frame limit cuts the longer ones
+    (truncated) while the short ones are won, a recording cut after 103 frames (mid-block)
+    runs out after exactly those frames, and the mirror images play the same way."""
+    env = config(frame_stack=frame_stack, action_repeat=action_repeat, max_frames=700).env
+    cut = read_replay(MEDIUM)
+    cut_path = write_replay(tmp_path / "cut.replay", cut.map_bytes, cut.inputs[:103])
+    replays = [*BC_REPLAYS[::4], cut_path]
+    for mirrored in (False, True):
+        together = bc.replay_runs(replays, env, frame_stack, mirrored)
+        assert {run.outcome for run in together} == {"won", "truncated", "ongoing"}
+        assert (together[-1].outcome, together[-1].frames) == ("ongoing", 103)
+        for replay, run in zip(replays, together):
+            alone = bc.replay_runs([replay], env, frame_stack, mirrored)[0]
+            assert (run.outcome, run.frames) == (alone.outcome, alone.frames), replay.name
+            assert run.samples.keys() == alone.samples.keys()
+            for key, value in alone.samples.items():
+                assert run.samples[key].dtype == value.dtype
+                np.testing.assert_array_equal(run.samples[key], value, err_msg=key)
+
+
 def test_block_label_rule():
     assert bc.block_label([0, 1, 1, 1]) == 1
     assert bc.block_label([1, 4, 4, 1]) == 1            # tie: the earliest
@@ -153,12 +177,12 @@ def test_split_is_by_replay(few_dataset):
 def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
     replays = FEW[:3]
     calls = []
-    real = bc.replay_samples
+    real = bc.replay_runs
 
     def counting(*args, **kwargs):
-        calls.append(args[0])
+        calls.extend(args[0])
         return real(*args, **kwargs)
-    monkeypatch.setattr(bc, "replay_samples", counting)
+    monkeypatch.setattr(bc, "replay_runs", counting)
 
     base = config()
     first = bc.build_bc_dataset(replays, base, tmp_path)
@@ -167,13 +191,13 @@ def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
 
     def fail(*args, **kwargs):
         raise AssertionError("a cached dataset was rebuilt")
-    monkeypatch.setattr(bc, "replay_samples", fail)
+    monkeypatch.setattr(bc, "replay_runs", fail)
     second = bc.build_bc_dataset(list(reversed(replays)), base, tmp_path)
     assert second.from_cache and second.cache_key == first.cache_key
     for name, value in first.arrays().items():
         np.testing.assert_array_equal(second.arrays()[name], value, err_msg=name)
 
-    monkeypatch.setattr(bc, "replay_samples", counting)
+    monkeypatch.setattr(bc, "replay_runs", counting)
     changes = [config(action_repeat=2), config(arch="gcn"), config(frame_stack=2),
                config(max_frames=3000)]
     keys = {first.cache_key}

@@ -92,6 +92,7 @@ import torch
 
 from ..atomic import save_npz
 from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
+from ..env.replay_env import NO_FRAME
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
 from ..sim.replay import input_actions, read_replay  # input_actions: re-exported for callers
@@ -130,47 +131,104 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
                    mirrored: bool = False) -> ReplayRun:
     """Every sample of one replay (see the module docstring for the rules); with
     ``mirrored`` of its left↔right mirror image instead."""
-    replay = read_replay(replay_path)
-    frame_actions = input_actions(replay.inputs)
-    map_bytes = replay.map_bytes
-    if mirrored:
-        map_bytes = mirror_map(map_bytes, str(replay_path))
-        frame_actions = mirror_actions(frame_actions)
-    k = env_config.action_repeat
-    inner = ReplayVecEnv(map_bytes, env_config)
+    return replay_runs([replay_path], env_config, frame_stack, mirrored)[0]
+
+
+#: replays played side by side in one ReplayVecEnv: enough to amortise the per-step Python
+#: work, few enough that a batch of image observations stays a few hundred MB
+REPLAY_BATCH = 256
+
+
+def replay_runs(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
+                mirrored: bool = False) -> list[ReplayRun]:
+    """:func:`replay_samples` of every replay, in order, played :data:`REPLAY_BATCH` at a
+    time through one :class:`~ninjarl.env.ReplayVecEnv` (each env's run is the one it has
+    alone)."""
+    runs: list[ReplayRun] = []
+    for start in range(0, len(replay_paths), REPLAY_BATCH):
+        runs += _play_replays(replay_paths[start:start + REPLAY_BATCH], env_config,
+                              frame_stack, mirrored)
+    return runs
+
+
+def _play_replays(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
+                  mirrored: bool) -> list[ReplayRun]:
+    maps, inputs = [], []
+    for path in replay_paths:
+        replay = read_replay(path)
+        map_bytes, frame_actions = replay.map_bytes, input_actions(replay.inputs)
+        if mirrored:
+            map_bytes = mirror_map(map_bytes, str(path))
+            frame_actions = mirror_actions(frame_actions)
+        maps.append(map_bytes)
+        inputs.append(frame_actions)
+    n, k = len(maps), env_config.action_repeat
+    steps = np.array([-(-len(actions) // k) for actions in inputs])
+    # blocks[i, t]: env i's frames of step t; NO_FRAME pads its last block, NOOP fills the
+    # steps after its recording (played by no one: the env has left the batch by then)
+    blocks = np.full((n, int(steps.max(initial=0)) * k), NOOP, np.int64)
+    for i, actions in enumerate(inputs):
+        blocks[i, len(actions):steps[i] * k] = NO_FRAME
+        blocks[i, :len(actions)] = actions
+    blocks = blocks.reshape(n, -1, k)
+    inner = ReplayVecEnv(maps, env_config)
     venv = standard_wrappers(inner, frame_stack)
     obs = venv.reset()
-    observations: dict[str, list[np.ndarray]] = {key: [] for key in obs}
-    actions, rewards = [], []
-    outcome = "ongoing"
-    for start in range(0, len(frame_actions), k):
-        block = frame_actions[start:start + k]
+    outcomes, frames = ["ongoing"] * n, [0] * n
+    live = steps > 0
+    # the samples of every live env, step after step: (env, observation, reward) rows
+    owners, rows, rewards = [], {key: [] for key in obs}, []
+    for t in range(blocks.shape[1]):
+        ids = np.flatnonzero(live)
+        owners.append(ids)
         for key, value in obs.items():
-            observations[key].append(value[0])
-        actions.append(block_label(block))
-        obs, reward, dones, infos = venv.step(block)
-        rewards.append(float(reward[0]))
-        if dones[0]:
-            info = infos[0]
-            outcome = ("won" if info["is_success"] else
-                       "truncated" if info["TimeLimit.truncated"] else "dead")
-            frames = info["frames"]
-            break
-    else:
-        frames = inner.engine.info(0)["frames"]
-    rewards_arr = np.array(rewards, np.float32)
+            rows[key].append(value[ids])
+        obs, reward, dones, infos = venv.step(blocks[:, t])
+        rewards.append(reward[ids])
+        for i in ids:
+            if dones[i]:
+                info = infos[i]
+                outcomes[i] = ("won" if info["is_success"] else
+                               "truncated" if info["TimeLimit.truncated"] else "dead")
+                frames[i] = info["frames"]
+                live[i] = False
+            elif t == steps[i] - 1:                                  # the inputs ran out
+                frames[i] = inner.engine.info(i)["frames"]
+                live[i] = False
+    if not owners:
+        raise ValueError(f"{replay_paths[0]}: the replay has no inputs")
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")                         # env by env, step order
+    bounds = np.searchsorted(owner[order], np.arange(n + 1))
+    observations = {key: np.concatenate(values)[order] for key, values in rows.items()}
+    all_rewards = np.concatenate(rewards)[order]
+    runs = []
+    for i in range(n):
+        span = slice(bounds[i], bounds[i + 1])
+        played = bounds[i + 1] - bounds[i]
+        actions = np.array([block_label(b[b != NO_FRAME]) for b in blocks[i, :played]],
+                           np.int64)
+        runs.append(_run(actions, all_rewards[span],
+                         {key: value[span] for key, value in observations.items()},
+                         env_config.gamma, outcomes[i], frames[i]))
+    return runs
+
+
+def _run(actions: np.ndarray, rewards: np.ndarray, observations: dict[str, np.ndarray],
+         gamma: float, outcome: str, frames: int) -> ReplayRun:
+    """One replay's samples from its per-step arrays: discounted returns, the idle start
+    cut."""
     returns = np.zeros(len(rewards), np.float32)
     running = 0.0
     for t in range(len(rewards) - 1, -1, -1):
-        running = rewards[t] + env_config.gamma * running
+        running = float(rewards[t]) + gamma * running
         returns[t] = running
-    actions_arr = np.array(actions, np.int64)
-    moving = np.flatnonzero(actions_arr != NOOP)
-    first = int(moving[0]) if len(moving) else len(actions_arr)     # the idle start is cut
-    out = {f"obs/{key}": np.stack(values)[first:] for key, values in observations.items()}
-    out.update(actions=actions_arr[first:], rewards=rewards_arr[first:],
+    moving = np.flatnonzero(actions != NOOP)
+    first = int(moving[0]) if len(moving) else len(actions)          # the idle start is cut
+    out = {f"obs/{key}": value[first:] for key, value in observations.items()}
+    out.update(actions=actions[first:], rewards=rewards[first:].astype(np.float32),
                returns=returns[first:],
-               step_index=np.arange(first, len(actions_arr), dtype=np.int64))
+               step_index=np.arange(first, len(actions), dtype=np.int64))
     return ReplayRun(out, outcome, frames)
 
 
@@ -309,18 +367,23 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
 
     start = time.perf_counter()
     val_flags = split_replays(names, val_fraction, seed)
-    runs = [replay_samples(p, env_config, frame_stack) for p in paths]
+    runs = replay_runs(paths, env_config, frame_stack)
     parts = [run.samples for run in runs]
     if mirror:
         training = [(path, run) for path, run, held_out in zip(paths, runs, val_flags)
                     if not held_out]
+        mirrorable = []
         for path, run in training:
             try:
-                image = replay_samples(path, env_config, frame_stack, mirrored=True)
+                mirror_map(read_replay(path).map_bytes, str(path))
             except FormatError as error:     # an entity whose mirror image cannot be stored
                 if log:
                     log(f"bc mirroring: skipped {error}")
                 continue
+            mirrorable.append((path, run))
+        images = replay_runs([path for path, _ in mirrorable], env_config, frame_stack,
+                             mirrored=True)
+        for (path, run), image in zip(mirrorable, images):
             if (image.outcome, image.frames) == (run.outcome, run.frames):
                 parts.append(image.samples)
                 names.append(path.name + MIRROR_SUFFIX)
