@@ -97,6 +97,18 @@ def test_replays_played_side_by_side_are_each_played_alone(frame_stack, action_r
                 np.testing.assert_array_equal(run.samples[key], value, err_msg=key)
 
 
+def test_the_closed_loop_check_plays_an_even_sample_of_many_held_out_levels():
+    few = [f"simple_{i:03d}" for i in range(5)]
+    assert bc.closed_loop_sample(list(reversed(few))) == few
+    names = [f"{category}_{i:03d}" for category in ("complex", "medium", "simple")
+             for i in range(200)]
+    sample = bc.closed_loop_sample(names)
+    assert len(sample) == len(set(sample)) == bc.CLOSED_LOOP_LEVELS
+    shares = {c: sum(name.startswith(c) for name in sample) for c in ("complex", "medium",
+                                                                       "simple")}
+    assert all(abs(share - 140 / 3) <= 1 for share in shares.values())
+
+
 def test_block_label_rule():
     assert bc.block_label([0, 1, 1, 1]) == 1
     assert bc.block_label([1, 4, 4, 1]) == 1            # tie: the earliest
@@ -286,8 +298,9 @@ def test_run_bc_writes_a_checkpoint_train_bc_can_load(tmp_path):
     loaded = transfer_weights(model, out, run)
     assert loaded.loaded and not loaded.missing
     # the closed-loop figure is the transferred policy playing the held-out replays' levels
+    assert report.val_levels_played == sorted(report.val_replays)
     held_out = [build_level(read_replay(replays / name).map_bytes, name)
-                for name in report.val_replays]
+                for name in report.val_levels_played]
     replayed = evaluate(model, held_out, ["x"] * len(held_out), run.env, run.frame_stack)
     assert report.val_levels_won_argmax == replayed.success_rate
     assert 0.0 <= report.val_levels_won_sampled <= 1.0
