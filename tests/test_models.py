@@ -27,12 +27,15 @@ from ninjarl.models.graph import AttentionConv, MeanConv, flatten_graph, masked_
 from conftest import MAPS
 
 LEVEL = str(MAPS / "test" / "simple-walk")
+#: for architectures reading ``hazards``: simple-walk has none, so that branch would see zeros
+MINEFIELD = str(MAPS / "test" / "minefield")
 NAMES = list(ARCHITECTURES)
 
 
 def make_model(arch_name: str, stack: int = 0, **overrides) -> PPO:
     arch = get_architecture(arch_name)
-    venv = NinjaVecEnv([LEVEL], num_envs=2, config=arch.env_config(), seed=0)
+    level = MINEFIELD if "hazards" in arch.observation_keys else LEVEL
+    venv = NinjaVecEnv([level], num_envs=2, config=arch.env_config(), seed=0)
     if stack:
         venv = FrameStackVecEnv(venv, ["player_frame", "game_state"], stack)
     return PPO("MultiInputPolicy", venv, policy_kwargs=policy_kwargs(arch, **overrides),
