@@ -556,6 +556,9 @@ BAD_RANGES = [
     ({"env": {"reward": {"max_distance": 0}}}, "env.reward.max_distance: must be > 0, got 0"),
     ({"env": {"reward": {"death": float("-inf")}}}, "env.reward.death: must be finite, got -inf"),
     ({"env": {"stuck_radius": float("nan")}}, "env.stuck_radius: must be finite, got nan"),
+    ({"ppo": {"learning_rate": 2**63}}, "ppo.learning_rate: must fit in 64 bits, got "
+                                        "9223372036854775808"),
+    ({"env": {"stuck_frames": "many", "stuck_fails": True}}, "env.stuck_frames"),
     ({"curriculum": {"threshold": float("nan")}}, "curriculum.threshold: must be finite"),
     ({"hierarchical": {"embedding_dim": 10**9}}, "hierarchical.embedding_dim: must be in 1..65536"),
     ({"torch_threads": -1}, "torch_threads: must be in 0..4096, got -1"),

@@ -380,10 +380,12 @@ def _check_range(cls: type, name: str, value, path: str) -> None:
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: must be finite, got {value}")
+    shown = repr(value) if len(repr(value)) <= 30 else f"a {len(str(abs(value)))}-digit number"
     rule = _RANGES.get(cls, {}).get(name)
     if rule is not None and not rule[1](value):
-        shown = repr(value) if len(repr(value)) <= 30 else f"a {len(str(abs(value)))}-digit number"
         raise ValueError(f"{path}: must be {rule[0]}, got {shown}")
+    if isinstance(value, int) and not -2**63 <= value < 2**63:     # numpy and checkpoints hold int64
+        raise ValueError(f"{path}: must fit in 64 bits, got {shown}")
 
 
 def _check_ranges(config, path: str = "") -> None:
