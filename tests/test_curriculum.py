@@ -132,6 +132,22 @@ def test_replay_share_matches_config():
     assert abs(np.mean(stages == 1) - 0.125) < 0.015
 
 
+def test_replay_by_failure_favours_the_stage_failed_more():
+    """Stage 0 won every time (weight 0 + 0.05), stage 1 won 4 times in 10 (0.6 + 0.05): replays
+    split 0.05 : 0.65, where the uniform rule splits them evenly."""
+    c = make(replay_share=1.0, replay_by_failure=True)
+    c._stage = 2
+    for _ in range(10):
+        c.record(first_level(c, 0), True)
+    for k in range(10):
+        c.record(first_level(c, 1), k < 4)
+    assert c.stage == 2
+    rng = np.random.default_rng(5)
+    stages = np.array([c.level_stage[c.sample(0, rng)] for _ in range(20_000)])
+    assert abs(np.mean(stages == 0) - 0.05 / 0.70) < 0.01
+    assert abs(np.mean(stages == 1) - 0.65 / 0.70) < 0.01
+
+
 def test_sample_is_deterministic_given_rng():
     c = make()
     c._stage = 1

@@ -4,7 +4,9 @@ environments through their level sampler and advances through stages as the agen
 Stages are level categories in order (by default ``simplest`` -> ... -> ``exploration``). The
 current stage advances when the success rate over its last ``window`` episodes reaches
 ``threshold`` and at least ``min_episodes`` episodes were played on it. A ``replay_share`` of
-episodes replays a uniformly chosen earlier stage, so earlier skills are not forgotten; a
+episodes replays a uniformly chosen earlier stage, so earlier skills are not forgotten (with
+``replay_by_failure``, an earlier stage chosen in proportion to its failure rate, so that the
+stages not yet mastered keep being trained); a
 ``preview_share`` of the others plays a uniformly chosen later stage, so that no category is
 unseen until the stages before it are mastered, and a stage the agent already masters from its
 previews is passed at once.
@@ -44,6 +46,9 @@ LEVEL_WINDOW = 8
 UNPLAYED_SCORE = 0.25
 #: added to every score, so that no level of a stage becomes impossible to draw
 SCORE_FLOOR = 0.01
+#: added to every earlier stage's failure rate under ``replay_by_failure``: a mastered stage
+#: is still replayed, at a twentieth of the weight of one it always fails
+REPLAY_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class CurriculumConfig:
     latest episodes its success rate is measured over. ``threshold``: the success rate over that
     window needed to advance. ``min_episodes``: episodes a stage must have been played before it
     can be left. ``replay_share``: probability that an episode replays an earlier stage.
+    ``replay_by_failure``: choose the replayed stage in proportion to its failure rate over its
+    window plus :data:`REPLAY_FLOOR` instead of uniformly.
     ``preview_share``: probability that an episode which does not replay plays a later stage.
     ``level_priority``: probability that the level within the chosen stage is drawn by its
     learning potential rather than uniformly (module docstring).
@@ -63,6 +70,7 @@ class CurriculumConfig:
     threshold: float = 0.8
     min_episodes: int = 200
     replay_share: float = 0.15
+    replay_by_failure: bool = False
     preview_share: float = 0.0
     level_priority: float = 0.0
 
@@ -143,16 +151,21 @@ class Curriculum:
 
     def sample(self, env_index: int, rng: np.random.Generator) -> int:
         """Level sampler of the environment: the index of the level for ``env_index``'s next
-        episode. With probability ``replay_share`` (from stage 1 on) a uniformly chosen earlier
-        stage is replayed, else with probability ``preview_share`` (before the last stage) a
-        uniformly chosen later stage is played, otherwise the current stage; then a uniform
+        episode. With probability ``replay_share`` (from stage 1 on) an earlier stage is replayed
+        (chosen uniformly, or by failure rate with ``replay_by_failure``), else with
+        probability ``preview_share`` (before the last stage) a uniformly chosen later stage is
+        played, otherwise the current stage; then a uniform
         level of that stage, or with probability ``level_priority`` a level drawn in proportion
         to :meth:`level_scores`. All randomness comes from ``rng``, so samples are reproducible
         given its state (and with ``preview_share`` and ``level_priority`` 0 it draws what it
         drew before either existed)."""
         stage = self._stage
         if stage > 0 and rng.random() < self.config.replay_share:
-            stage = int(rng.integers(stage))
+            if self.config.replay_by_failure:
+                weights = [1.0 - self.success_rate(s) + REPLAY_FLOOR for s in range(stage)]
+                stage = int(rng.choice(stage, p=np.asarray(weights) / sum(weights)))
+            else:
+                stage = int(rng.integers(stage))
         elif (self.config.preview_share > 0 and not self.is_last_stage
               and rng.random() < self.config.preview_share):
             stage = int(rng.integers(stage + 1, len(self.config.stages)))
