@@ -7,8 +7,9 @@ import pytest
 
 from ninjarl.env import Engine, EnvConfig, NinjaEnv
 from ninjarl.sim.constants import T_MINE
-from ninjarl.sim.layout import E_ACTIVE, E_X, E_Y, ES_TYPE, X_OLD, Y_OLD, X, Y
-from test_surroundings import MINEFIELD, _is_hazard
+from ninjarl.sim.layout import E_ACTIVE, E_X, E_Y, ES_TYPE, X, Y
+from test_surroundings import MINEFIELD, _is_hazard, _place
+from test_surroundings import _engine as _engine_with
 
 from conftest import MAPS
 
@@ -17,14 +18,7 @@ CONFIG = EnvConfig(observations=("game_state", "reachability", "hazards"))
 
 
 def _engine(source) -> Engine:
-    engine = Engine([source], 1, CONFIG)
-    engine.reset()
-    return engine
-
-
-def _place(engine, x, y):
-    f = engine.sim.state.ninja_f
-    f[0, X], f[0, Y], f[0, X_OLD], f[0, Y_OLD] = x, y, x, y
+    return _engine_with(source, CONFIG)
 
 
 def _slots(engine) -> np.ndarray:

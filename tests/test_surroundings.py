@@ -37,8 +37,8 @@ MINEFIELD = MAPS / "test" / "minefield"
 CONFIG = EnvConfig(observations=("game_state", "reachability", "surroundings"))
 
 
-def _engine(source) -> Engine:
-    engine = Engine([source], 1, CONFIG)
+def _engine(source, config: EnvConfig = CONFIG) -> Engine:
+    engine = Engine([source], 1, config)
     engine.reset()
     return engine
 

@@ -155,6 +155,17 @@ def _is_hazard(bank, st, n, lv, e):
 
 
 @jit
+def _hazard_offset(bank, st, n, lv, e, x, y):
+    """(dx, dy, squared distance) from (x, y) to entity e of env n if it is a hazard
+    (:func:`_is_hazard`), else (0, 0, inf)."""
+    if not _is_hazard(bank, st, n, lv, e):
+        return 0.0, 0.0, math.inf
+    dx = st.ent_f[n, e, E_X] - x
+    dy = st.ent_f[n, e, E_Y] - y
+    return dx, dy, dx * dx + dy * dy
+
+
+@jit
 def game_state_kernel(bank, st, ids, lvl_i, env_i, fields, max_frames, max_dist, out):
     """Fill out[k] with the game_state vector of env ids[k] (layout: GAME_STATE_DOC)."""
     for k in range(ids.shape[0]):
@@ -205,11 +216,7 @@ def game_state_kernel(bank, st, ids, lvl_i, env_i, fields, max_frames, max_dist,
         hx = 0.0
         hy = 0.0
         for e in range(bank.n_ent[lv]):
-            if not _is_hazard(bank, st, n, lv, e):
-                continue
-            dx = st.ent_f[n, e, E_X] - x
-            dy = st.ent_f[n, e, E_Y] - y
-            d2 = dx * dx + dy * dy
+            dx, dy, d2 = _hazard_offset(bank, st, n, lv, e, x, y)
             if d2 < best:
                 best = d2
                 hx = dx
@@ -273,11 +280,7 @@ def hazards_kernel(bank, st, ids, dist2, out):
         o[:] = 0.0
         filled = 0
         for e in range(bank.n_ent[lv]):
-            if not _is_hazard(bank, st, n, lv, e):
-                continue
-            dx = st.ent_f[n, e, E_X] - x
-            dy = st.ent_f[n, e, E_Y] - y
-            d2 = dx * dx + dy * dy
+            dx, dy, d2 = _hazard_offset(bank, st, n, lv, e, x, y)
             if d2 >= limit or (filled == HAZARD_SLOTS and d2 >= dist2[HAZARD_SLOTS - 1]):
                 continue
             # insertion into the sorted slots; a strict comparison keeps ties in entity order
