@@ -139,29 +139,43 @@ def replay_samples(replay_path: str | Path, env_config: EnvConfig, frame_stack: 
 REPLAY_BATCH = 256
 
 
+#: a replay ready to play: (its path, its map bytes, its per-frame actions)
+Recording = tuple[Path, bytes, np.ndarray]
+
+
+def recording(replay_path: str | Path, mirrored: bool = False) -> Recording:
+    """The map and per-frame actions of a replay, or of its mirror image (a
+    :class:`~ninjarl.sim.errors.FormatError` if an entity's mirror image cannot be stored)."""
+    replay = read_replay(replay_path)
+    map_bytes, frame_actions = replay.map_bytes, input_actions(replay.inputs)
+    if mirrored:
+        map_bytes = mirror_map(map_bytes, str(replay_path))
+        frame_actions = mirror_actions(frame_actions)
+    return Path(replay_path), map_bytes, frame_actions
+
+
 def replay_runs(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
                 mirrored: bool = False) -> list[ReplayRun]:
-    """:func:`replay_samples` of every replay, in order, played :data:`REPLAY_BATCH` at a
-    time through one :class:`~ninjarl.env.ReplayVecEnv` (each env's run is the one it has
+    """:func:`replay_samples` of every replay, in order (:func:`play_recordings`)."""
+    return play_recordings([recording(p, mirrored) for p in replay_paths], env_config,
+                           frame_stack)
+
+
+def play_recordings(recordings: Sequence[Recording], env_config: EnvConfig,
+                    frame_stack: int) -> list[ReplayRun]:
+    """The samples of every recording, in order, played :data:`REPLAY_BATCH` at a time
+    through one :class:`~ninjarl.env.ReplayVecEnv` (each env's run is the one it has
     alone)."""
     runs: list[ReplayRun] = []
-    for start in range(0, len(replay_paths), REPLAY_BATCH):
-        runs += _play_replays(replay_paths[start:start + REPLAY_BATCH], env_config,
-                              frame_stack, mirrored)
+    for start in range(0, len(recordings), REPLAY_BATCH):
+        runs += _play_batch(recordings[start:start + REPLAY_BATCH], env_config, frame_stack)
     return runs
 
 
-def _play_replays(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
-                  mirrored: bool) -> list[ReplayRun]:
-    maps, inputs = [], []
-    for path in replay_paths:
-        replay = read_replay(path)
-        map_bytes, frame_actions = replay.map_bytes, input_actions(replay.inputs)
-        if mirrored:
-            map_bytes = mirror_map(map_bytes, str(path))
-            frame_actions = mirror_actions(frame_actions)
-        maps.append(map_bytes)
-        inputs.append(frame_actions)
+def _play_batch(recordings: Sequence[Recording], env_config: EnvConfig,
+                frame_stack: int) -> list[ReplayRun]:
+    maps = [map_bytes for _, map_bytes, _ in recordings]
+    inputs = [frame_actions for _, _, frame_actions in recordings]
     n, k = len(maps), env_config.action_repeat
     steps = np.array([-(-len(actions) // k) for actions in inputs])
     # blocks[i, t]: env i's frames of step t; NO_FRAME pads its last block, NOOP fills the
@@ -196,7 +210,7 @@ def _play_replays(replay_paths: Sequence[str | Path], env_config: EnvConfig, fra
                 frames[i] = inner.engine.info(i)["frames"]
                 live[i] = False
     if not owners:
-        raise ValueError(f"{replay_paths[0]}: the replay has no inputs")
+        raise ValueError(f"{recordings[0][0]}: the replay has no inputs")
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")                         # env by env, step order
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
@@ -372,17 +386,16 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     if mirror:
         training = [(path, run) for path, run, held_out in zip(paths, runs, val_flags)
                     if not held_out]
-        mirrorable = []
+        mirrorable, recordings = [], []
         for path, run in training:
             try:
-                mirror_map(read_replay(path).map_bytes, str(path))
+                recordings.append(recording(path, mirrored=True))
             except FormatError as error:     # an entity whose mirror image cannot be stored
                 if log:
                     log(f"bc mirroring: skipped {error}")
                 continue
             mirrorable.append((path, run))
-        images = replay_runs([path for path, _ in mirrorable], env_config, frame_stack,
-                             mirrored=True)
+        images = play_recordings(recordings, env_config, frame_stack)
         for (path, run), image in zip(mirrorable, images):
             if (image.outcome, image.frames) == (run.outcome, run.frames):
                 parts.append(image.samples)
