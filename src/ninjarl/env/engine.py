@@ -41,12 +41,12 @@ from .observations import (
 )
 from .rewards import (
     F_RETURN,
-    I_ANCHOR_FRAME,
     I_FRAMES,
     I_STEPS,
     I_SWITCH,
     reset_kernel,
     step_kernel,
+    stuck,
 )
 from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
 
@@ -299,10 +299,8 @@ class Engine:
             "frames": int(self.env_i[n, I_FRAMES]),
             "death_cause": DEATH_CAUSES.get(cause, "") if dead else "",
             "switch_activated": bool(self.env_i[n, I_SWITCH]),
-            # alive, and within stuck_radius for stuck_frames: the stuck cut (off at 0)
-            "stuck": (not dead and state != ST_CELEBRATING and self.config.stuck_frames > 0
-                      and self.env_i[n, I_FRAMES] - self.env_i[n, I_ANCHOR_FRAME]
-                      >= self.config.stuck_frames),
+            "stuck": (not dead and state != ST_CELEBRATING
+                      and bool(stuck(self.env_i, n, self.config.stuck_frames))),
         }
 
     def episode_summary(self, n: int) -> dict:

@@ -63,6 +63,14 @@ def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, fields, rew):
 
 
 @jit
+def stuck(env_i, n, stuck_frames):
+    """Whether env n has stayed within the stuck radius of its anchor for ``stuck_frames``
+    frames (never with ``stuck_frames`` 0): the stuck cut, read by the step kernel and by
+    the info dict."""
+    return stuck_frames > 0 and env_i[n, I_FRAMES] - env_i[n, I_ANCHOR_FRAME] >= stuck_frames
+
+
+@jit
 def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, fields, rew):
     for k in range(ids.shape[0]):
         _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, fields, rew)
@@ -95,7 +103,7 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
         state = st.ninja_i[n, STATE]
         won = state == ST_CELEBRATING
         dead = state == ST_DEAD or state == ST_DYING
-        stuck = False
+        in_place = False
         if stuck_frames > 0 and not (won or dead):
             dx = st.ninja_f[n, X] - env_f[n, F_ANCHOR_X]
             dy = st.ninja_f[n, Y] - env_f[n, F_ANCHOR_Y]
@@ -103,8 +111,8 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
                 env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
                 env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
                 env_i[n, I_ANCHOR_FRAME] = env_i[n, I_FRAMES]
-            stuck = env_i[n, I_FRAMES] - env_i[n, I_ANCHOR_FRAME] >= stuck_frames
-        failed = dead or (stuck and stuck_fails)
+            in_place = stuck(env_i, n, stuck_frames)
+        failed = dead or (in_place and stuck_fails)
         r = rew[R_TIME] * frames
         if env_i[n, I_SWITCH] == 0 and _switch_activated(bank, st, n, lvl_i):
             env_i[n, I_SWITCH] = 1
@@ -119,4 +127,4 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
         env_f[n, F_RETURN] += r
         rewards[n] = r
         terminated[n] = won or failed
-        truncated[n] = not terminated[n] and (env_i[n, I_FRAMES] >= max_frames or stuck)
+        truncated[n] = not terminated[n] and (env_i[n, I_FRAMES] >= max_frames or in_place)
