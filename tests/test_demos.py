@@ -65,11 +65,14 @@ def test_demonstrations_are_wins_of_each_level_and_are_searched_once(tmp_path, m
 
 def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
     config = TrainConfig.from_dict({"planner_bc": {"budget_frames": 5_000}})
-    assert config.planner_bc == PlannerBCConfig(budget_frames=5_000, epochs=20)
+    assert config.planner_bc == PlannerBCConfig(budget_frames=5_000, epochs=20,
+                                                batch_size=1024, learning_rate=6e-4)
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert config.effective_ppo.learning_rate == config.finetune.learning_rate
     for bad, message in [({"planner_bc": {"budget_frames": 0}}, "planner_bc.budget_frames"),
                          ({"planner_bc": {"epochs": 1.5}}, "planner_bc.epochs"),
+                         ({"planner_bc": {"batch_size": 0}}, "planner_bc.batch_size"),
+                         ({"planner_bc": {"learning_rate": -1.0}}, "planner_bc.learning_rate"),
                          ({"planner_bc": {}, "bc": "ckpt"}, "set one of them"),
                          ({"planner_bc": {}, "hierarchical": {}}, "hierarchical agents")]:
         with pytest.raises(ValueError, match=message):
@@ -84,7 +87,8 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     levels = tmp_path / "levels"
     build_dataset(levels, 3, 1, categories=("simplest",))
     (tmp_path / "run.json").write_text(json.dumps(
-        {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2}}))
+        {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2, "batch_size": 64,
+                        "learning_rate": 1e-3}}))
     out = tmp_path / "run"
     assert main(["train", "--levels", str(levels), "--config", str(tmp_path / "run.json"),
                  "--timesteps", "256", "--envs", "4", "--out", str(out), "--no-doctor"]) == 0, \
@@ -95,6 +99,7 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
         f"simplest_{p.stem}.replay" for p in (levels / "train" / "simplest").glob("*.map"))
     report = json.loads((out / "bc" / "bc_report.json").read_text())
     assert len(report["epochs"]) == 2
+    assert (report["settings"]["batch_size"], report["settings"]["lr"]) == (64, 1e-3)
     assert len(report["train_replays"]) + len(report["val_replays"]) == 3
     # every policy tensor came from the BC checkpoint, and PPO fine-tunes it
     transfer = json.loads((out / "transfer_report.json").read_text())

@@ -65,10 +65,15 @@ class PlannerBCConfig:
     """Behaviour cloning from the planner's demonstrations before PPO
     (:mod:`ninjarl.train.demos`): the planner searches every training level for a winning
     input sequence with ``budget_frames`` simulator frames (levels it does not solve are left
-    out), the run's own policy is trained on the plans for ``epochs`` epochs, and PPO starts
-    from it with the ``finetune`` settings, as with ``TrainConfig.bc``."""
+    out), the run's own policy is trained on the plans for ``epochs`` epochs of
+    ``batch_size``-sample minibatches at ``learning_rate``, and PPO starts from it with the
+    ``finetune`` settings, as with ``TrainConfig.bc``. The plans of the built-in level set are
+    about 300,000 samples: minibatches of 1,024 clone them as well as 256 do (held-out action
+    accuracy 75.3% against 75.1%, docs/generalization.md) in half the time."""
     budget_frames: int = 1_000_000
     epochs: int = 20
+    batch_size: int = 1024
+    learning_rate: float = 6e-4
 
 
 @dataclass(frozen=True)
@@ -356,7 +361,8 @@ _RANGES: dict[type, dict[str, _Rule]] = {
                 "ent_coef": _NON_NEGATIVE, "vf_coef": _NON_NEGATIVE, "max_grad_norm": _POSITIVE},
     FinetuneConfig: {"learning_rate": _POSITIVE, "ent_coef": _NON_NEGATIVE,
                      "clip_range": _POSITIVE},
-    PlannerBCConfig: {"budget_frames": _between(1, 2**62), "epochs": _between(1, 10**6)},
+    PlannerBCConfig: {"budget_frames": _between(1, 2**62), "epochs": _between(1, 10**6),
+                      "batch_size": _between(1, 2**24), "learning_rate": _POSITIVE},
     HierarchicalConfig: {"max_steps": _between(1, 2**31 - 1), "completion_bonus": _NON_NEGATIVE,
                          "shaping_scale": _NON_NEGATIVE, "embedding_dim": _between(1, MAX_WIDTH)},
     CurriculumConfig: {"window": _between(1, 10**7), "threshold": _FRACTION,

@@ -180,5 +180,6 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
                          "planner_bc.budget_frames or leave planner_bc out")
     bc_dir = out / "bc"
     run_bc(out / "demos", bc_dir, config=replace(config, planner_bc=None, out=str(bc_dir)),
-           epochs=settings.epochs, seed=config.seed, log=log)
+           epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.learning_rate,
+           seed=config.seed, log=log)
     return bc_dir
