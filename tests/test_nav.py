@@ -169,6 +169,23 @@ def test_stack_and_graph():
         assert np.array_equal(f[:, objective_feature_index], f[:, 13])
 
 
+def test_graph_distances_follow_the_ways_clear_of_mines():
+    """The graph's switch and exit distances are the objective's fields (the ways clear of
+    mines), not the plain ones: on the minefield they differ, and each node reads the nearest
+    of its four sub-cells, in units of 2,000 px."""
+    level = load_level(MAPS / "test" / "minefield")
+    nav = analyze_level(level)
+    features = build_graph(nav, level)["node_features"].reshape(42, 23, -1)
+    node = nav.node.reshape(44, 2, 25, 2)[1:43, :, 1:24, :].any(axis=(1, 3))
+    for column, safe, plain in ((13, nav.safe_dist_to_switch, nav.dist_to_switch),
+                                (14, nav.safe_dist_to_exit, nav.dist_to_exit)):
+        assert not np.array_equal(safe, plain)
+        for i, k in zip(*np.nonzero(node)):
+            nearest = safe[2 * i + 2:2 * i + 4, 2 * k + 2:2 * k + 4].min()
+            expected = min(nearest / 2000.0, 1.0) if np.isfinite(nearest) else 1.0
+            assert features[i, k, column] == pytest.approx(expected, abs=1e-6), (column, i, k)
+
+
 def test_level_analysis_is_computed_once_per_map_content_and_shared_read_only(monkeypatch):
     """Environments over the same levels (behaviour cloning, training, every evaluation)
     share one analysis per map; a shared array must not be writable, and the cache is bounded."""

@@ -13,6 +13,11 @@ Sizes (bytes) returned by :func:`graph_spec`:
   edge_mask     uint8   [7728]      =  7,728
   edge_features float32 [7728, 2]   = 61,824
   total                             = 194,166 (< 200 KB)
+
+The distance features (``dist_switch``, ``dist_exit``, ``dist_objective``) are the
+navigation's ways clear of mines where the level allows (``safe_dist_to_*``), the fields the
+shaping and the vector observations follow (``ninjarl.env.objective``) with every locked door
+that the level can open taken as open: the graph is built once per level.
 """
 from __future__ import annotations
 
@@ -91,7 +96,8 @@ def build_graph(nav: LevelNav, level: Level) -> dict[str, np.ndarray]:
             i, k = int(x // 24) - 1, int(y // 24) - 1
             if 0 <= i < GW and 0 <= k < GH:
                 feats[i, k, col] = 1.0
-    for col, d in ((SWITCH_DIST_FEATURE, nav.dist_to_switch), (EXIT_DIST_FEATURE, nav.dist_to_exit)):
+    for col, d in ((SWITCH_DIST_FEATURE, nav.safe_dist_to_switch),
+                   (EXIT_DIST_FEATURE, nav.safe_dist_to_exit)):
         dm = _cells(d.astype(np.float64), "min")
         feats[..., col] = np.minimum(np.where(np.isfinite(dm), dm / DIST_NORM, 1.0), 1.0)
     feats[..., objective_feature_index] = feats[..., SWITCH_DIST_FEATURE]
