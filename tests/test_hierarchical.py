@@ -28,12 +28,13 @@ from test_train import LEVEL, tiny_config
 QUIET = dict(log=lambda *_: None)
 
 
-def _subtask_map() -> bytes:
+def _subtask_map(spawn_x: int = 60) -> bytes:
     """An open room where every subtask is on offer near the spawn (60, 540): the exit switch
-    48 px to the right, a locked door's switch 30 px to the left, a mine 42 px above."""
+    48 px to the right, a locked door's switch 30 px to the left, a mine 42 px above, the
+    locked door at x = 420."""
     tiles = np.zeros((42, 23), np.uint8)
     tiles[:, 22] = 1
-    return write_map(tiles, 60, 540, [
+    return write_map(tiles, spawn_x, 540, [
         EntitySpec(3, 600, 534, 0, 0), EntitySpec(4, 108, 540, 0, 0),
         EntitySpec(6, 420, 534, 0, 0, 30, 540), EntitySpec(1, 60, 498, 0, 0)])
 
@@ -307,7 +308,8 @@ def test_subtask_observation(subtask_level):
     assert [row[s][AVAILABLE] for s in SUBTASKS] == [1, 0, 1, 1]
     cell = sub_cell(60, 540)
     assert row["exit_switch"][DISTANCE] == pytest.approx(nav.safe_dist_to_switch[cell] / 2000)
-    assert row["door_switch"][DISTANCE] == pytest.approx(nav.dist_to_door_switch[0][cell] / 2000)
+    assert row["door_switch"][DISTANCE] == pytest.approx(
+        nav.closed_dist_to_door_switch[0][cell] / 2000)
     assert row["exit_switch"][0] == pytest.approx(1.0)          # the switch is to the right
     assert row["door_switch"][0] == pytest.approx(-1.0)         # the door's switch to the left
     assert row["evade_mine"][1] == pytest.approx(1.0)           # away from the mine above: down
@@ -325,6 +327,21 @@ def test_subtask_observation(subtask_level):
             break
     assert obs["subtasks"][0][door_switch][AVAILABLE] == 0
     assert env.engine.sim.state.ninja_f[0, 0] < 30 + 15           # it did touch the switch
+
+
+def test_the_door_switch_subtask_goes_around_the_closed_door(tmp_path):
+    """Right of the locked door the way to its switch goes over the closed door, not through
+    it: the subtask's distance is the closed-door field's, longer than the open-door one."""
+    path = tmp_path / "right-of-the-door"
+    path.write_bytes(_subtask_map(spawn_x=456))
+    nav = analyze_level(build_level(path.read_bytes()))
+    cell = sub_cell(456, 540)
+    closed, opened = nav.closed_dist_to_door_switch[0][cell], nav.dist_to_door_switch[0][cell]
+    assert closed > opened + 10
+    env = NinjaVecEnv([str(path)], 1, EnvConfig(observations=("game_state", "subtasks")), seed=0)
+    row = dict(zip(SUBTASKS, env.reset()["subtasks"][0]))
+    assert row["door_switch"][DISTANCE] == pytest.approx(closed / 2000)
+    assert row["door_switch"][AVAILABLE] == 1
 
 
 def test_bad_hierarchical_settings_are_one_line_errors():

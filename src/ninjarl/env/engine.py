@@ -48,7 +48,7 @@ from .rewards import (
     step_kernel,
     stuck,
 )
-from .subtasks import SUBTASK_FEATURES, SUBTASKS, SubtaskTargets, subtask_kernel
+from .subtasks import SUBTASK_FEATURES, SUBTASKS, mine_entities, subtask_kernel
 
 LevelSampler = Callable[[int, np.random.Generator], int]
 
@@ -147,9 +147,9 @@ class Engine:
         self._graph = None
         if "graph" in config.observations:
             self._graph = [build_graph(nv, level) for nv, level in zip(navs, self.levels)]
-        self._subtasks = None
+        self._mine_entity = None
         if SUBTASK_KEY in config.observations:
-            self._subtasks = SubtaskTargets(self.levels, navs)
+            self._mine_entity = mine_entities(self.levels)
 
     # ---- spaces ---------------------------------------------------------------------------------
     def observation_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype, float, float]]:
@@ -266,13 +266,11 @@ class Engine:
         if "global_view" in self.obs:
             self._renderer.render_global_views(self._static_small, bank, st, ids,
                                                self.obs["global_view"])
-        if self._subtasks is not None:
+        if self._mine_entity is not None:
             out = self.obs[SUBTASK_KEY]
             buf = out if ids is self._all else np.empty((len(ids), *out.shape[1:]), np.float32)
-            t = self._subtasks
-            subtask_kernel(bank, st, ids, self._lvl_i, self.env_i, self._objective.to_switch,
-                           self._objective.to_exit, t.door_entity, t.door_dist, t.mine_entity, max_dist,
-                           buf)
+            subtask_kernel(bank, st, ids, self._lvl_i, self.env_i, self._objective,
+                           self._mine_entity, max_dist, buf)
             if buf is not out:
                 out[ids] = buf
         if self._graph is not None:

@@ -3,13 +3,14 @@
 A hierarchical agent (:mod:`ninjarl.train.hierarchical`) picks one of these subtasks and a
 controller pursues it; this module is the environment's side of that: for every env and every
 subtask in :data:`SUBTASKS` one row of :data:`SUBTASK_FEATURES`, computed in one compiled loop
-from the simulator state and the :mod:`ninjarl.nav` path-distance fields:
+from the simulator state and the objective's path-distance fields (:mod:`.objective`):
 
 * ``exit_switch`` — the exit switch; available until it is hit; achieved = it is hit.
 * ``exit_door`` — the exit door; available once the switch is hit. Reaching it wins the
   episode (the episode end tells; ``achieved`` stays 0).
-* ``door_switch`` — the nearest (by path) switch of a locked door that is still closed;
-  available while one exists and is reachable; achieved = locked doors opened so far.
+* ``door_switch`` — the nearest (by path, with the locked doors closed) switch of a locked
+  door that is still closed; available while one exists and is reachable; achieved = locked
+  doors opened so far.
 * ``evade_mine`` — get at least :data:`SAFE_DISTANCE` px away from the nearest deadly mine;
   available while one is closer; achieved = none is that close.
 
@@ -26,10 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..nav import LevelNav
-from ..nav._kernels import NX, NY, sub_cell
+from ..nav._kernels import sub_cell
 from ..sim._jit import jit
-from ..sim.constants import T_LOCKED_DOOR, T_MINE, T_TOGGLE_MINE
+from ..sim.constants import T_MINE, T_TOGGLE_MINE
 from ..sim.layout import E_ACTIVE, E_STATE, E_X, E_Y, ES_TYPE, ESF_X0, ESF_Y0, V_LEVEL, X, Y
 from .rewards import I_SWITCH, L_DOOR, L_SWITCH
 
@@ -51,25 +51,15 @@ def subtask_index(name: str) -> int:
     return SUBTASKS.index(name)
 
 
-class SubtaskTargets:
-    """Per-level static data of the kernel: locked-door switch entities with their path
-    distance fields, and the mine entities (padded with -1 / inf across levels)."""
-
-    def __init__(self, levels: Sequence, navs: Sequence[LevelNav]):
-        types = [level.ent_si[:, ES_TYPE] for level in levels]
-        doors = [np.flatnonzero(t == T_LOCKED_DOOR) for t in types]
-        mines = [np.flatnonzero((t == T_MINE) | (t == T_TOGGLE_MINE)) for t in types]
-        n_doors = max(max(len(d) for d in doors), 1)
-        self.door_entity = np.full((len(levels), n_doors), -1, np.int64)
-        self.door_dist = np.full((len(levels), n_doors, NX, NY), np.inf, np.float32)
-        for k, (entities, nav) in enumerate(zip(doors, navs)):
-            # nav lists locked doors in map order, which is the simulator's creation order
-            self.door_entity[k, :len(entities)] = entities
-            self.door_dist[k, :len(entities)] = nav.dist_to_door_switch
-        self.mine_entity = np.full((len(levels), max(max(len(m) for m in mines), 1)), -1,
-                                   np.int64)
-        for k, entities in enumerate(mines):
-            self.mine_entity[k, :len(entities)] = entities
+def mine_entities(levels: Sequence) -> np.ndarray:
+    """The kernel's per-level mine table: int64 [levels, most mines], each level's mine and
+    toggle mine entity indices, padded with -1."""
+    types = [level.ent_si[:, ES_TYPE] for level in levels]
+    mines = [np.flatnonzero((t == T_MINE) | (t == T_TOGGLE_MINE)) for t in types]
+    table = np.full((len(levels), max(max(len(m) for m in mines), 1)), -1, np.int64)
+    for k, entities in enumerate(mines):
+        table[k, :len(entities)] = entities
+    return table
 
 
 @jit
@@ -88,9 +78,10 @@ def _path(d, max_dist):
 
 
 @jit
-def subtask_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, door_entity, door_dist,
-                   mine_entity, max_dist, out):
-    """Fill ``out[k]`` ([subtasks, features]) for env ``ids[k]`` (layout: module docstring)."""
+def subtask_kernel(bank, st, ids, lvl_i, env_i, fields, mine_entity, max_dist, out):
+    """Fill ``out[k]`` ([subtasks, features]) for env ``ids[k]`` (layout: module docstring;
+    ``fields``: the :class:`~.objective.ObjectiveFields`; ``mine_entity``:
+    :func:`mine_entities`)."""
     for k in range(ids.shape[0]):
         n = ids[k]
         o = out[k]
@@ -106,23 +97,25 @@ def subtask_kernel(bank, st, ids, lvl_i, env_i, dist_switch, dist_exit, door_ent
         if switch >= 0:
             _toward(o[EXIT_SWITCH], x, y, st.ent_f[n, switch, E_X], st.ent_f[n, switch, E_Y])
             _toward(o[EXIT_DOOR], x, y, st.ent_f[n, door, E_X], st.ent_f[n, door, E_Y])
-        o[EXIT_SWITCH, DISTANCE] = 0.0 if hit else _path(dist_switch[lv, sx, sy], max_dist)
+        o[EXIT_SWITCH, DISTANCE] = 0.0 if hit else _path(fields.to_switch[lv, sx, sy], max_dist)
         o[EXIT_SWITCH, AVAILABLE] = 0.0 if hit else 1.0
         o[EXIT_SWITCH, ACHIEVED] = 1.0 if hit else 0.0
-        o[EXIT_DOOR, DISTANCE] = _path(dist_exit[lv, sx, sy], max_dist)
+        o[EXIT_DOOR, DISTANCE] = _path(fields.to_exit[lv, sx, sy], max_dist)
         o[EXIT_DOOR, AVAILABLE] = 1.0 if hit else 0.0
 
         best = math.inf
         best_e = -1
         opened = 0
-        for j in range(door_entity.shape[1]):
-            e = door_entity[lv, j]
+        row = fields.door_row[lv]
+        for j in range(fields.door_entity.shape[1] if row >= 0 else 0):
+            e = fields.door_entity[row, j]
             if e < 0:
                 break
+            d = fields.closed_to_door_switch[row, j, sx, sy]
             if st.ent_i[n, e, E_ACTIVE] == 0:          # its switch was touched: the door is open
                 opened += 1
-            elif door_dist[lv, j, sx, sy] < best:
-                best = door_dist[lv, j, sx, sy]
+            elif d < best:
+                best = d
                 best_e = e
         o[DOOR_SWITCH, ACHIEVED] = opened
         o[DOOR_SWITCH, DISTANCE] = _path(best, max_dist)
