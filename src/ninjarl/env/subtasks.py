@@ -111,11 +111,10 @@ def subtask_kernel(bank, st, ids, lvl_i, env_i, fields, mine_entity, max_dist, o
             e = fields.door_entity[row, j]
             if e < 0:
                 break
-            d = fields.closed_to_door_switch[row, j, sx, sy]
             if st.ent_i[n, e, E_ACTIVE] == 0:          # its switch was touched: the door is open
                 opened += 1
-            elif d < best:
-                best = d
+            elif fields.closed_to_door_switch[row, j, sx, sy] < best:
+                best = fields.closed_to_door_switch[row, j, sx, sy]
                 best_e = e
         o[DOOR_SWITCH, ACHIEVED] = opened
         o[DOOR_SWITCH, DISTANCE] = _path(best, max_dist)
