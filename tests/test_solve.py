@@ -9,7 +9,7 @@ import pytest
 from ninjarl.cli import main
 from ninjarl.sim import FormatError, build_level, simulate_inputs
 from ninjarl.sim.mapfile import EntitySpec, parse_map, write_map
-from ninjarl.sim.replay import encode_replay, parse_replay, read_replay
+from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, encode_replay, parse_replay, read_replay
 from ninjarl.solve import PlannerConfig, solve_level
 
 from conftest import MAPS
@@ -33,6 +33,24 @@ def test_same_level_and_budget_give_the_same_plan():
     assert first.solved
     np.testing.assert_array_equal(first.inputs, second.inputs)
     assert first.search_frames == second.search_frames
+
+
+def test_a_search_from_a_prefix_keeps_the_prefix_and_wins_from_the_start():
+    level = build_level((MAPS / "test" / "simple-walk").read_bytes(), "simple-walk")
+    left = np.full(30, ACTION_TO_INPUT_BYTE[1], np.uint8)         # walk away from the exit
+    result = solve_level(level, SMALL, prefix=left)
+    assert result.solved, result.reason
+    np.testing.assert_array_equal(result.inputs[:30], left)
+    assert simulate_inputs(level, result.inputs)["outcome"] == "won"
+    plain = solve_level(level, SMALL)
+    assert result.plan_frames > plain.plan_frames                  # it had to turn back
+
+
+def test_a_prefix_that_ends_the_episode_is_refused():
+    level = build_level((MAPS / "test" / "simple-walk").read_bytes(), "simple-walk")
+    plan = solve_level(level, SMALL).inputs
+    with pytest.raises(ValueError, match="prefix of .* frames ends the episode"):
+        solve_level(level, SMALL, prefix=np.concatenate([plan, plan[-1:]]))
 
 
 def _sealed_exit() -> bytes:

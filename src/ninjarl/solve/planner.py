@@ -229,12 +229,18 @@ class _Heuristic:
 
 
 def solve_level(source: LevelSource, config: PlannerConfig | None = None,
-                name: str | None = None) -> SolveResult:
-    """Search for a winning input sequence for one level (see the module docstring)."""
+                name: str | None = None, prefix: np.ndarray | None = None) -> SolveResult:
+    """Search for a winning input sequence for one level (see the module docstring).
+
+    With ``prefix`` (input bytes, one per frame) the search starts where those inputs leave
+    the ninja instead of at the spawn, and a plan is the prefix followed by what the search
+    found (verified from the level's start as always). A prefix that ends the episode (a
+    death or a win on one of its frames) is a ``ValueError``."""
     start = time.perf_counter()
     config = config or PlannerConfig()
     level = load_level(source, name)
     c = config
+    prefix = np.zeros(0, np.uint8) if prefix is None else np.ascontiguousarray(prefix, np.uint8)
     types = set(level.ent_si[:, ES_TYPE].tolist())
     if T_EXIT_DOOR not in types or T_EXIT_SWITCH not in types:
         return SolveResult(level.name, False, np.zeros(0, np.uint8), 0, 0, 0,
@@ -250,6 +256,8 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
     action_bytes = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
     tapes = [np.repeat(np.tile(action_bytes, c.batch)[:, None], n, axis=1) for n in stages]
 
+    if len(prefix):
+        _play_prefix(level, prefix, sim)
     root = pool.save(sim, np.array([0]))[0]
     parent = [-1]
     action = [-1]           # the action held from the parent to the node
@@ -299,7 +307,8 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
             search_frames += tape.size
             state = sim.state.ninja_i[rows, STATE]
             for row in rows[state == ST_CELEBRATING]:
-                plan = _plan(parent, action, held, int(ids[row]), int(row % N_ACTIONS), total)
+                plan = np.concatenate([prefix, _plan(parent, action, held, int(ids[row]),
+                                                     int(row % N_ACTIONS), total)])
                 verified = _verified(level, plan)
                 if verified is not None:
                     expansions += len(popped)
@@ -310,6 +319,18 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
             rows = alive
         expansions += len(popped)
     return result(False, np.zeros(0, np.uint8), "search space exhausted: no winning plan")
+
+
+def _play_prefix(level, prefix: np.ndarray, sim: BatchSimulator) -> None:
+    """Leave row 0 of ``sim`` where ``prefix`` takes the ninja from the spawn."""
+    trace = simulate_inputs(level, prefix)
+    if trace["outcome"] != "ongoing":
+        raise ValueError(f"{level.name}: the prefix of {len(prefix)} frames ends the episode "
+                         f"({trace['outcome']} on frame {trace['outcome_frame']}); the search "
+                         "must start from a live ninja")
+    one = BatchSimulator([level], np.zeros(1, np.int64))
+    one.run(prefix[None], auto_reset=False)
+    sim.load_state_dict(one.state_dict(), np.array([0]))
 
 
 def _keys(st, rows: np.ndarray, ent_weights: np.ndarray, c: PlannerConfig) -> list[tuple]:

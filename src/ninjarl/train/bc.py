@@ -66,6 +66,17 @@ sample of a replay is predicted as noop). Accuracy is measured on the human's st
 :func:`run_bc` also lets the BC policy play the held-out replays' levels itself, with argmax and
 with sampled actions, and reports the share it wins.
 
+Recoveries
+----------
+A *recovery* is a demonstration that takes over from another policy (:mod:`ninjarl.train.recovery`):
+its replay plays that policy's own inputs up to ``label_from_frame`` and the planner's after.
+Its samples start at that frame's step (the other policy's steps are simulated, not emitted,
+as the idle start is), so the policy learns what to do where it went wrong, not how it got
+there. ``build_bc_dataset(..., recoveries=...)`` names them: replay file name ->
+:class:`Recovery`. A recovery belongs to the split of the demonstration of its level (the
+split of the other replays is the same as without recoveries); one whose level's
+demonstration is held out is left out, so the held-out levels stay unseen.
+
 Mirroring
 ---------
 With ``mirror=True`` every *training* replay is also played on its left↔right mirror image
@@ -83,7 +94,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -143,6 +154,15 @@ REPLAY_BATCH = 256
 Recording = tuple[Path, bytes, np.ndarray]
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """A replay that is another policy's inputs up to ``label_from_frame``, a demonstration
+    after it (see the module docstring). ``demo`` is the file name of the demonstration of the
+    same level, whose split it follows."""
+    demo: str
+    label_from_frame: int
+
+
 def recording(replay_path: str | Path, mirrored: bool = False) -> Recording:
     """The map and per-frame actions of a replay, or of its mirror image (a
     :class:`~ninjarl.sim.errors.FormatError` if an entity's mirror image cannot be stored)."""
@@ -155,25 +175,32 @@ def recording(replay_path: str | Path, mirrored: bool = False) -> Recording:
 
 
 def replay_runs(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
-                mirrored: bool = False) -> list[ReplayRun]:
+                mirrored: bool = False,
+                label_from_frames: Sequence[int] | None = None) -> list[ReplayRun]:
     """:func:`replay_samples` of every replay, in order (:func:`play_recordings`)."""
     return play_recordings([recording(p, mirrored) for p in replay_paths], env_config,
-                           frame_stack)
+                           frame_stack, label_from_frames)
 
 
 def play_recordings(recordings: Sequence[Recording], env_config: EnvConfig,
-                    frame_stack: int) -> list[ReplayRun]:
+                    frame_stack: int,
+                    label_from_frames: Sequence[int] | None = None) -> list[ReplayRun]:
     """The samples of every recording, in order, played :data:`REPLAY_BATCH` at a time
     through one :class:`~ninjarl.env.ReplayVecEnv` (each env's run is the one it has
-    alone)."""
+    alone). ``label_from_frames[i]`` (default 0): recording i's samples start at the step
+    that holds that frame (a recovery's takeover, see the module docstring)."""
+    if label_from_frames is None:
+        label_from_frames = [0] * len(recordings)
     runs: list[ReplayRun] = []
     for start in range(0, len(recordings), REPLAY_BATCH):
-        runs += _play_batch(recordings[start:start + REPLAY_BATCH], env_config, frame_stack)
+        end = start + REPLAY_BATCH
+        runs += _play_batch(recordings[start:end], env_config, frame_stack,
+                            label_from_frames[start:end])
     return runs
 
 
 def _play_batch(recordings: Sequence[Recording], env_config: EnvConfig,
-                frame_stack: int) -> list[ReplayRun]:
+                frame_stack: int, label_from_frames: Sequence[int]) -> list[ReplayRun]:
     maps = [map_bytes for _, map_bytes, _ in recordings]
     inputs = [frame_actions for _, _, frame_actions in recordings]
     n, k = len(maps), env_config.action_repeat
@@ -224,14 +251,14 @@ def _play_batch(recordings: Sequence[Recording], env_config: EnvConfig,
                            np.int64)
         runs.append(_run(actions, all_rewards[span],
                          {key: value[span] for key, value in observations.items()},
-                         env_config.gamma, outcomes[i], frames[i]))
+                         env_config.gamma, outcomes[i], frames[i], label_from_frames[i] // k))
     return runs
 
 
 def _run(actions: np.ndarray, rewards: np.ndarray, observations: dict[str, np.ndarray],
-         gamma: float, outcome: str, frames: int) -> ReplayRun:
+         gamma: float, outcome: str, frames: int, label_from_step: int = 0) -> ReplayRun:
     """One replay's samples from its per-step arrays: discounted returns, the idle start
-    cut."""
+    and the steps before ``label_from_step`` cut."""
     returns = np.zeros(len(rewards), np.float32)
     running = 0.0
     for t in range(len(rewards) - 1, -1, -1):
@@ -239,6 +266,7 @@ def _run(actions: np.ndarray, rewards: np.ndarray, observations: dict[str, np.nd
         returns[t] = running
     moving = np.flatnonzero(actions != NOOP)
     first = int(moving[0]) if len(moving) else len(actions)          # the idle start is cut
+    first = max(first, min(label_from_step, len(actions)))
     out = {f"obs/{key}": value[first:] for key, value in observations.items()}
     out.update(actions=actions[first:], rewards=rewards[first:].astype(np.float32),
                returns=returns[first:],
@@ -335,7 +363,8 @@ def split_replays(names: Sequence[str], val_fraction: float, seed: int) -> np.nd
 
 
 def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_stack: int,
-              val_fraction: float, seed: int, mirror: bool = False) -> str:
+              val_fraction: float, seed: int, mirror: bool = False,
+              recoveries: Mapping[str, Recovery] | None = None) -> str:
     """sha256 over everything a dataset depends on (see the module docstring)."""
     h = hashlib.sha256()
 
@@ -346,7 +375,9 @@ def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_s
     put(f"ninjarl-bc-v{FORMAT_VERSION}".encode())
     put(json.dumps(env_config.to_dict(), sort_keys=True).encode())
     put(json.dumps({"frame_stack": frame_stack, "val_fraction": val_fraction,
-                    "seed": seed, "mirror": mirror}, sort_keys=True).encode())
+                    "seed": seed, "mirror": mirror,
+                    "recoveries": {name: asdict(r) for name, r in (recoveries or {}).items()}},
+                   sort_keys=True).encode())
     for path in sorted(map(Path, replay_paths), key=lambda p: p.name):
         put(path.name.encode())
         put(path.read_bytes())
@@ -356,11 +387,14 @@ def cache_key(replay_paths: Sequence[str | Path], env_config: EnvConfig, frame_s
 def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConfig,
                      cache_dir: str | Path | None = None, val_fraction: float = 0.2,
                      seed: int = 0, log: Callable[[str], None] | None = None,
-                     mirror: bool = False) -> BCDataset:
+                     mirror: bool = False,
+                     recoveries: Mapping[str, Recovery] | None = None) -> BCDataset:
     """The BC dataset of ``replay_paths`` for the observations of ``train_config`` (its
     ``env`` config, whose observation keys are its architecture's, and ``frame_stack``),
     from ``cache_dir`` when an identical build is cached there. ``mirror`` adds the mirror
-    image of every training replay whose mirrored run ends like the original."""
+    image of every training replay whose mirrored run ends like the original.
+    ``recoveries`` says which of the replays are recoveries (by file name; see the module
+    docstring)."""
     paths = sorted(map(Path, replay_paths), key=lambda p: p.name)
     if not paths:
         raise ValueError("build_bc_dataset: no replays")
@@ -370,8 +404,13 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
         raise ValueError(f"{twice.name}: two replays have this file name "
                          f"({', '.join(str(p) for p in paths if p.name == twice.name)}); "
                          "replay file names must be unique")
+    recoveries = dict(recoveries or {})
+    for name, r in recoveries.items():
+        if name not in names or r.demo not in names or r.demo in recoveries:
+            raise ValueError(f"recovery {name}: it and the demonstration it names ({r.demo}) "
+                             "must both be among the replays, and that one no recovery")
     env_config, frame_stack = train_config.env, train_config.frame_stack
-    key = cache_key(paths, env_config, frame_stack, val_fraction, seed, mirror)
+    key = cache_key(paths, env_config, frame_stack, val_fraction, seed, mirror, recoveries)
     cache_file = Path(cache_dir) / f"bc-{key[:32]}.npz" if cache_dir is not None else None
     if cache_file is not None and cache_file.is_file():
         with np.load(cache_file, allow_pickle=False) as z:
@@ -380,8 +419,15 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
             return BCDataset.from_arrays(arrays, key, from_cache=True)
 
     start = time.perf_counter()
-    val_flags = split_replays(names, val_fraction, seed)
-    runs = replay_runs(paths, env_config, frame_stack)
+    if recoveries:
+        paths, names, val_flags, dropped = _with_recoveries(paths, recoveries, val_fraction, seed)
+        if log and dropped:
+            log(f"bc recoveries: left out {dropped} of {len(recoveries)} (their level's "
+                "demonstration is held out)")
+    else:
+        val_flags = split_replays(names, val_fraction, seed)
+    runs = replay_runs(paths, env_config, frame_stack, label_from_frames=[
+        recoveries[p.name].label_from_frame if p.name in recoveries else 0 for p in paths])
     parts = [run.samples for run in runs]
     if mirror:
         training = [(path, run) for path, run, held_out in zip(paths, runs, val_flags)
@@ -395,7 +441,9 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
                     log(f"bc mirroring: skipped {error}")
                 continue
             mirrorable.append((path, run))
-        images = play_recordings(recordings, env_config, frame_stack)
+        images = play_recordings(recordings, env_config, frame_stack, [
+            recoveries[p.name].label_from_frame if p.name in recoveries else 0
+            for p, _ in mirrorable])
         for (path, run), image in zip(mirrorable, images):
             if (image.outcome, image.frames) == (run.outcome, run.frames):
                 parts.append(image.samples)
@@ -416,6 +464,48 @@ def build_bc_dataset(replay_paths: Sequence[str | Path], train_config: TrainConf
     if cache_file is not None:
         save_npz(cache_file, {**arrays, "key": np.array(key)})
     return BCDataset.from_arrays(arrays, key)
+
+
+#: in a replays folder: which of its replays are recoveries, ``{file name: {"demo": file
+#: name, "label_from_frame": frame}}`` (written by :mod:`ninjarl.train.recovery`)
+RECOVERIES_FILE = "recoveries.json"
+
+
+def read_recoveries(replays_dir: str | Path) -> dict[str, Recovery]:
+    """The recoveries that ``replays_dir/recoveries.json`` names (none without the file); a
+    malformed entry is a :class:`~ninjarl.sim.errors.FormatError` naming the file and entry."""
+    path = Path(replays_dir) / RECOVERIES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FormatError(str(path), "recoveries", f"not readable JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise FormatError(str(path), "recoveries", "must be an object of replay file names")
+    out = {}
+    for name, entry in document.items():
+        frame = entry.get("label_from_frame") if isinstance(entry, dict) else None
+        demo = entry.get("demo") if isinstance(entry, dict) else None
+        if not isinstance(demo, str) or type(frame) is not int or frame < 0:
+            raise FormatError(str(path), name, 'needs "demo" (a replay file name) and '
+                              '"label_from_frame" (an integer >= 0)')
+        out[name] = Recovery(demo, frame)
+    return out
+
+
+def _with_recoveries(paths: list[Path], recoveries: Mapping[str, Recovery], val_fraction: float,
+                     seed: int) -> tuple[list[Path], list[str], np.ndarray, int]:
+    """The replays in dataset order, the demonstrations first, split as they would be alone,
+    then the recoveries of training demonstrations (in the training split); and how many
+    recoveries were left out."""
+    demos = [p for p in paths if p.name not in recoveries]
+    held_out = dict(zip((p.name for p in demos),
+                        split_replays([p.name for p in demos], val_fraction, seed)))
+    kept = [p for p in paths if p.name in recoveries and not held_out[recoveries[p.name].demo]]
+    ordered = demos + kept
+    flags = np.concatenate([[held_out[p.name] for p in demos], np.zeros(len(kept), bool)])
+    return ordered, [p.name for p in ordered], flags.astype(bool), len(recoveries) - len(kept)
 
 
 # ---- baselines and training -----------------------------------------------------------------
@@ -644,7 +734,8 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     torch.manual_seed(config.seed)
     model = build_bc_model(config, read_replay(paths[0]).map_bytes)
     cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"
-    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log, mirror)
+    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log, mirror,
+                               read_recoveries(replays_dir))
     if log and dataset.from_cache:
         log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
 

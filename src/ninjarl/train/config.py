@@ -74,6 +74,21 @@ class PlannerBCConfig:
     epochs: int = 20
     batch_size: int = 1024
     learning_rate: float = 6e-4
+    #: rounds of recovery demonstrations (:mod:`ninjarl.train.recovery`): after each
+    #: cloning the planner takes over where the clone loses a training level, and the clone
+    #: is trained again with those; 0: none
+    recovery_rounds: int = 0
+    #: frames before a death at which the planner takes over
+    recovery_back_frames: int = 48
+
+    def __post_init__(self):
+        for name, low in (("budget_frames", 1), ("epochs", 1), ("batch_size", 1),
+                          ("recovery_rounds", 0), ("recovery_back_frames", 0)):
+            value = getattr(self, name)
+            if type(value) is not int or value < low:
+                raise ValueError(f"planner_bc.{name} must be an integer >= {low}, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"planner_bc.learning_rate must be > 0, got {self.learning_rate!r}")
 
 
 @dataclass(frozen=True)

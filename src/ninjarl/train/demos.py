@@ -164,13 +164,15 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
     """Demonstrations of the training ``levels`` in ``OUT/demos``, behaviour-cloned with the
     run's ``config`` into ``OUT/bc``; returns that checkpoint's directory."""
     from .bc import run_bc
+    from .ppo import load_agent
+    from .recovery import make_recoveries
 
     settings = config.planner_bc
     if settings is None:
         raise ValueError("planner_bc_checkpoint: the config has no planner_bc settings")
     out = Path(out)
-    document = make_demonstrations(levels, out / "demos",
-                                    PlannerConfig(budget_frames=settings.budget_frames),
+    planner = PlannerConfig(budget_frames=settings.budget_frames)
+    document = make_demonstrations(levels, out / "demos", planner,
                                     jobs=min(available_cores(), len(levels)), log=log)
     if document["solved"] < 2:
         raise ValueError(f"planner_bc: the planner solved {document['solved']} of "
@@ -178,8 +180,14 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
                          f"{settings.budget_frames:,} frames; behaviour cloning needs at least "
                          "2 (one to train on, one to validate): raise "
                          "planner_bc.budget_frames or leave planner_bc out")
-    bc_dir = out / "bc"
-    run_bc(out / "demos", bc_dir, config=replace(config, planner_bc=None, out=str(bc_dir)),
-           epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.learning_rate,
-           seed=config.seed, log=log)
-    return bc_dir
+    def clone(bc_dir: Path) -> Path:
+        run_bc(out / "demos", bc_dir, config=replace(config, planner_bc=None, out=str(bc_dir)),
+               epochs=settings.epochs, batch_size=settings.batch_size,
+               lr=settings.learning_rate, seed=config.seed, log=log)
+        return bc_dir
+
+    for round_index in range(settings.recovery_rounds):
+        model = load_agent(clone(out / f"bc-round{round_index}"), device=config.device)
+        make_recoveries(model, levels, out / "demos", config, planner,
+                        settings.recovery_back_frames, jobs=available_cores(), log=log)
+    return clone(out / "bc")
