@@ -73,6 +73,7 @@ def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
                          ({"planner_bc": {"epochs": 1.5}}, "planner_bc.epochs"),
                          ({"planner_bc": {"batch_size": 0}}, "planner_bc.batch_size"),
                          ({"planner_bc": {"learning_rate": -1.0}}, "planner_bc.learning_rate"),
+                         ({"planner_bc": {"recovery_rounds": -1}}, "planner_bc.recovery_rounds"),
                          ({"planner_bc": {}, "bc": "ckpt"}, "set one of them"),
                          ({"planner_bc": {}, "hierarchical": {}}, "hierarchical agents")]:
         with pytest.raises(ValueError, match=message):
@@ -88,7 +89,7 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     build_dataset(levels, 3, 1, categories=("simplest",))
     (tmp_path / "run.json").write_text(json.dumps(
         {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2, "batch_size": 64,
-                        "learning_rate": 1e-3}}))
+                        "learning_rate": 1e-3, "recovery_rounds": 1}}))
     out = tmp_path / "run"
     assert main(["train", "--levels", str(levels), "--config", str(tmp_path / "run.json"),
                  "--timesteps", "256", "--envs", "4", "--out", str(out), "--no-doctor"]) == 0, \
@@ -97,6 +98,11 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     assert "planner demonstrations: 3 of 3 training levels solved" in printed
     assert sorted(p.name for p in (out / "demos").glob("*.replay")) == sorted(
         f"simplest_{p.stem}.replay" for p in (levels / "train" / "simplest").glob("*.map"))
+    # one round of recoveries: the first clone played the training levels, then a second
+    # cloning (the one PPO starts from) read the recoveries it left
+    assert (out / "bc-round0" / "bc_report.json").is_file()
+    assert "recoveries: the clone lost" in printed
+    assert isinstance(json.loads((out / "demos" / "recoveries.json").read_text()), dict)
     report = json.loads((out / "bc" / "bc_report.json").read_text())
     assert len(report["epochs"]) == 2
     assert (report["settings"]["batch_size"], report["settings"]["lr"]) == (64, 1e-3)
