@@ -13,7 +13,12 @@ from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE, encode_replay
 from ninjarl.solve import PlannerConfig, solve_level
 from ninjarl.train import TrainConfig, bc
 from ninjarl.train.bc import RECOVERIES_FILE, Recovery, build_bc_dataset, read_recoveries
-from ninjarl.train.recovery import make_recoveries, takeover_frame
+from ninjarl.train.recovery import (
+    add_bundled_recoveries,
+    make_recoveries,
+    takeover_frame,
+    write_recovery_bundle,
+)
 
 from conftest import MAPS
 
@@ -127,3 +132,63 @@ def test_a_malformed_recoveries_file_names_the_file_and_entry(tmp_path, text, wh
     with pytest.raises(FormatError, match=re.escape(f"{RECOVERIES_FILE}: {where}:")):
         read_recoveries(tmp_path)
     assert bc.read_recoveries(tmp_path / "elsewhere") == {}         # no file: no recoveries
+
+
+def test_bundled_recoveries_are_taken_only_where_they_win(tmp_path):
+    name = "simple-walk"
+    level = build_level((MAPS / "test" / name).read_bytes(), name)
+    config = TrainConfig(env=EnvConfig(max_frames=400))
+    _StopShort.observation_space = make_vec_env([level], 1, config.env).observation_space
+    demo = encode_replay(level.map_data.raw, solve_level(level, PLANNER).inputs, True)
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / f"{name}.replay").write_bytes(demo)
+    make_recoveries(_StopShort(), [level], made, config, PLANNER, 48, val_fraction=0.0, log=None)
+    bundle = tmp_path / "recoveries.npz"
+    assert write_recovery_bundle(bundle, made, [level]) == {"recoveries": 1}
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / f"{name}.replay").write_bytes(demo)
+    assert add_bundled_recoveries([level], fresh, bundle, log=None) == {"offered": 1, "added": 1}
+    assert read_recoveries(fresh) == read_recoveries(made)
+    ((file, _),) = read_recoveries(fresh).items()
+    assert (fresh / file).read_bytes() == (made / file).read_bytes()
+
+    with np.load(bundle) as z:                  # standing still from the takeover: no win
+        arrays = dict(z)
+    arrays["inputs"][arrays["label_from_frame"][0]:] = 0
+    np.savez(tmp_path / "broken.npz", **arrays)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / f"{name}.replay").write_bytes(demo)
+    assert add_bundled_recoveries([level], broken, tmp_path / "broken.npz", log=None) == \
+        {"offered": 1, "added": 0}
+    assert read_recoveries(broken) == {}
+    other = build_level((MAPS / "test" / "only-jump").read_bytes(), "only-jump")
+    assert add_bundled_recoveries([other], broken, bundle, log=None)["offered"] == 0
+
+
+def test_the_shipped_recoveries_win_built_in_training_levels_that_have_a_plan():
+    """Every shipped recovery is of a built-in training level (as generated now) that the
+    bundled plans solve, takes over after frame 0 on a step boundary, and wins."""
+    import hashlib
+
+    from ninjarl.levels import default_dataset
+    from ninjarl.train.config import curriculum_recipe_path
+    from ninjarl.train.demos import BUNDLED
+    from ninjarl.train.recovery import BUNDLED_RECOVERIES
+
+    recipe = TrainConfig.load(curriculum_recipe_path())
+    with np.load(BUNDLED, allow_pickle=False) as z:
+        planned = {k for k, s in zip(z["sha256"].tolist(), z["solved"]) if s}
+    train = {hashlib.sha256(e.map_bytes).hexdigest(): e for e in default_dataset().split("train")}
+    with np.load(BUNDLED_RECOVERIES, allow_pickle=False) as z:
+        keys, frames, offsets, inputs = (z["sha256"].tolist(), z["label_from_frame"],
+                                         z["offsets"], z["inputs"])
+    assert len(keys) >= 1000 and set(keys) <= planned
+    assert (frames > 0).all() and (frames % recipe.env.action_repeat == 0).all()
+    for i in range(0, len(keys), 10):          # every tenth: the full check takes a minute
+        entry = train[keys[i]]
+        level = build_level(entry.map_bytes, entry.level_id)
+        assert simulate_inputs(level, inputs[offsets[i]:offsets[i + 1]])["outcome"] == "won"

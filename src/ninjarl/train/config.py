@@ -80,6 +80,9 @@ class PlannerBCConfig:
     recovery_rounds: int = 0
     #: frames before a death at which the planner takes over
     recovery_back_frames: int = 48
+    #: clone the shipped recoveries of the built-in level set's training levels too
+    #: (:data:`ninjarl.train.recovery.BUNDLED_RECOVERIES`; other levels have none)
+    bundled_recoveries: bool = False
 
     def __post_init__(self):
         for name, low in (("budget_frames", 1), ("epochs", 1), ("batch_size", 1),
@@ -89,6 +92,9 @@ class PlannerBCConfig:
                 raise ValueError(f"planner_bc.{name} must be an integer >= {low}, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"planner_bc.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not isinstance(self.bundled_recoveries, bool):
+            raise ValueError("planner_bc.bundled_recoveries must be true or false, got "
+                             f"{self.bundled_recoveries!r}")
 
 
 @dataclass(frozen=True)

@@ -161,11 +161,13 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
 
 def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str | Path,
                           log: Callable[[str], None] | None = print) -> Path:
-    """Demonstrations of the training ``levels`` in ``OUT/demos``, behaviour-cloned with the
-    run's ``config`` into ``OUT/bc``; returns that checkpoint's directory."""
+    """Demonstrations of the training ``levels`` in ``OUT/demos`` (with the shipped
+    recoveries and ``recovery_rounds`` rounds of its own, :mod:`ninjarl.train.recovery`, each
+    round cloned into ``OUT/bc-round<i>`` first), behaviour-cloned with the run's ``config``
+    into ``OUT/bc``; returns that checkpoint's directory."""
     from .bc import run_bc
     from .ppo import load_agent
-    from .recovery import make_recoveries
+    from .recovery import add_bundled_recoveries, make_recoveries
 
     settings = config.planner_bc
     if settings is None:
@@ -186,6 +188,8 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
                lr=settings.learning_rate, seed=config.seed, log=log)
         return bc_dir
 
+    if settings.bundled_recoveries:
+        add_bundled_recoveries(levels, out / "demos", log=log)
     for round_index in range(settings.recovery_rounds):
         model = load_agent(clone(out / f"bc-round{round_index}"), device=config.device)
         make_recoveries(model, levels, out / "demos", config, planner,

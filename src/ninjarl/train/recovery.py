@@ -18,9 +18,18 @@ with the planner as the expert) adds demonstrations from the clone's own states:
 
 The clone is then trained again, from scratch, on the demonstrations and the recoveries of
 every round so far.
+
+The package ships one round of recoveries of the built-in level set's training levels
+(:data:`BUNDLED_RECOVERIES`, written by ``scripts/bundle_recoveries.py`` from the default
+recipe's seed-0 clone): with ``planner_bc.bundled_recoveries`` a run takes them
+(:func:`add_bundled_recoveries`, each only if it wins when simulated) instead of spending a
+round of its own, minutes on two cores. They are states a clone of these demonstrations
+reaches, whichever seed trained it; a level another seed holds out for its cloning check
+drops its recovery there, as always.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -29,16 +38,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import safe_name, write_bytes, write_json
+from ..atomic import safe_name, write_bytes, write_json, write_with
 from ..eval import evaluate
 from ..eval.evaluate import DEAD, TIMEOUT
 from ..eval.video import step_actions_to_frames
-from ..sim import Level, simulate_inputs
+from ..sim import Level, read_replay, simulate_inputs
 from ..sim.replay import ACTION_TO_INPUT_BYTE, encode_replay
 from ..solve import PlannerConfig, solve_level
 from ..workers import worker_pool
 from .bc import RECOVERIES_FILE, read_recoveries, split_replays
 from .config import TrainConfig
+
+#: one round of recoveries of the built-in level set's training levels, shipped with the package
+BUNDLED_RECOVERIES = (Path(__file__).resolve().parents[1] / "data" / "demos"
+                      / "default-train-recoveries.npz")
 
 #: px: a time-out's last stand is where the ninja stayed within this of where it ended
 STAND_RADIUS = 24.0
@@ -121,3 +134,58 @@ def make_recoveries(model, levels: Sequence[Level], demos_dir: str | Path,
             f"levels; the planner took over on {counts['recovered']} of {counts['searched']} "
             f"searched, in {counts['seconds']:.0f} s")
     return counts
+
+
+def write_recovery_bundle(path: str | Path, demos_dir: str | Path,
+                          levels: Sequence[Level]) -> dict:
+    """Write the recoveries that ``demos_dir/recoveries.json`` names, of ``levels``, as one
+    compressed ``.npz`` of plain arrays: per recovery its level's sha256, its takeover frame
+    and its input bytes (concatenated, with offsets). Returns the count."""
+    demos_dir = Path(demos_dir)
+    sha_of = {safe_name(level.name) + ".replay": _sha256(level) for level in levels}
+    rows = sorted((sha_of[r.demo], r.label_from_frame, name)
+                  for name, r in read_recoveries(demos_dir).items() if r.demo in sha_of)
+    plans = [read_replay(demos_dir / name).inputs for _, _, name in rows]
+    arrays = {"sha256": np.array([sha for sha, _, _ in rows]),
+              "label_from_frame": np.array([frame for _, frame, _ in rows], np.int64),
+              "offsets": np.concatenate([[0], np.cumsum([len(p) for p in plans])]).astype(np.int64),
+              "inputs": np.concatenate(plans).astype(np.uint8)}
+    write_with(path, lambda f: np.savez_compressed(f, **arrays))
+    return {"recoveries": len(rows)}
+
+
+def add_bundled_recoveries(levels: Sequence[Level], demos_dir: str | Path,
+                           bundle: str | Path = BUNDLED_RECOVERIES,
+                           log: Callable[[str], None] | None = print) -> dict:
+    """Copy ``bundle``'s recoveries of ``levels`` whose demonstration ``demos_dir`` holds into
+    it, each only if it wins when simulated, and add them to its ``recoveries.json``."""
+    demos_dir = Path(demos_dir)
+    by_sha = {_sha256(level): level for level in levels}
+    document = {name: {"demo": r.demo, "label_from_frame": r.label_from_frame}
+                for name, r in read_recoveries(demos_dir).items()}
+    offered = added = 0
+    with np.load(bundle, allow_pickle=False) as z:
+        offsets = z["offsets"]
+        for i, (sha, frame) in enumerate(zip(z["sha256"].tolist(),
+                                             z["label_from_frame"].tolist())):
+            level = by_sha.get(sha)
+            stem = safe_name(level.name) if level is not None else ""
+            if level is None or not (demos_dir / f"{stem}.replay").is_file():
+                continue
+            offered += 1
+            inputs = z["inputs"][offsets[i]:offsets[i + 1]]
+            if simulate_inputs(level, inputs)["outcome"] != "won":
+                continue
+            name = f"{stem}+r{frame}.replay"
+            write_bytes(demos_dir / name, encode_replay(level.map_data.raw, inputs, True))
+            document[name] = {"demo": stem + ".replay", "label_from_frame": int(frame)}
+            added += 1
+    write_json(demos_dir / RECOVERIES_FILE, document)
+    if log:
+        log(f"recoveries: {added} of the {offered} bundled for these levels' demonstrations "
+            "(each simulated to a win)")
+    return {"offered": offered, "added": added}
+
+
+def _sha256(level: Level) -> str:
+    return hashlib.sha256(level.map_data.raw).hexdigest()
