@@ -19,7 +19,9 @@ row through its macro in one compiled call, and saves the children:
   distance of their nearest reachable neighbour plus the straight line to it, so a ninja in
   mid-air is never scored as hopeless.
 
-The first child that wins ends the search. Its plan (the macros from the root, expanded to
+The search starts at the spawn, or where a given ``prefix`` of inputs leaves the ninja
+(:func:`solve_level`: to take over from another policy). The first child that wins ends the
+search. Its plan (the prefix, then the macros from the root, expanded to
 one input byte per frame and cut at the winning frame) counts only if replaying it from the
 level's start in a fresh simulator wins. The cost of a search is simulator frames (every row
 of every macro counts), bounded by ``budget_frames``. Ties in ``f`` are broken by creation
