@@ -37,13 +37,17 @@ def test_same_level_and_budget_give_the_same_plan():
 
 def test_a_search_from_a_prefix_keeps_the_prefix_and_wins_from_the_start():
     level = build_level((MAPS / "test" / "simple-walk").read_bytes(), "simple-walk")
-    left = np.full(30, ACTION_TO_INPUT_BYTE[1], np.uint8)         # walk away from the exit
-    result = solve_level(level, SMALL, prefix=left)
-    assert result.solved, result.reason
-    np.testing.assert_array_equal(result.inputs[:30], left)
-    assert simulate_inputs(level, result.inputs)["outcome"] == "won"
     plain = solve_level(level, SMALL)
-    assert result.plan_frames > plain.plan_frames                  # it had to turn back
+    right = np.full(40, ACTION_TO_INPUT_BYTE[2], np.uint8)        # half way to the exit
+    result = solve_level(level, SMALL, prefix=right)
+    assert result.solved, result.reason
+    np.testing.assert_array_equal(result.inputs[:40], right)
+    assert simulate_inputs(level, result.inputs)["outcome"] == "won"
+    # the search went on from where the prefix left the ninja, half way: its part is short,
+    # and not the plain plan (what a search from the spawn would have appended)
+    found = result.inputs[40:]
+    assert len(found) < plain.plan_frames - 20
+    assert not np.array_equal(found, plain.inputs[:len(found)])
 
 
 def test_a_prefix_that_ends_the_episode_is_refused():
