@@ -165,8 +165,8 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
     recoveries and ``recovery_rounds`` rounds of its own, :mod:`ninjarl.train.recovery`, each
     round cloned into ``OUT/bc-round<i>`` first), behaviour-cloned with the run's ``config``
     into ``OUT/bc``; returns that checkpoint's directory."""
-    from .bc import run_bc
-    from .ppo import load_agent
+    from .bc import build_bc_model, run_bc
+    from .checkpoint import load_policy
     from .recovery import add_bundled_recoveries, make_recoveries
 
     settings = config.planner_bc
@@ -191,7 +191,9 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
     if settings.bundled_recoveries:
         add_bundled_recoveries(levels, out / "demos", log=log)
     for round_index in range(settings.recovery_rounds):
-        model = load_agent(clone(out / f"bc-round{round_index}"), device=config.device)
+        model = build_bc_model(replace(config, planner_bc=None), levels[0].map_data.raw)
+        load_policy(clone(out / f"bc-round{round_index}"), model.policy)
+        model.policy.set_training_mode(False)
         make_recoveries(model, levels, out / "demos", config, planner,
                         settings.recovery_back_frames, jobs=available_cores(), log=log)
     return clone(out / "bc")
