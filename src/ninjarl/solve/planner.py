@@ -325,13 +325,13 @@ def solve_level(source: LevelSource, config: PlannerConfig | None = None,
 
 def _play_prefix(level, prefix: np.ndarray, sim: BatchSimulator) -> None:
     """Leave row 0 of ``sim`` where ``prefix`` takes the ninja from the spawn."""
-    trace = simulate_inputs(level, prefix)
-    if trace["outcome"] != "ongoing":
-        raise ValueError(f"{level.name}: the prefix of {len(prefix)} frames ends the episode "
-                         f"({trace['outcome']} on frame {trace['outcome_frame']}); the search "
-                         "must start from a live ninja")
     one = BatchSimulator([level], np.zeros(1, np.int64))
-    one.run(prefix[None], auto_reset=False)
+    one.run(prefix[None], auto_reset=False)     # an ended episode stays ended without reset
+    state = int(one.state.ninja_i[0, STATE])
+    if state in (ST_DEAD, ST_DYING, ST_CELEBRATING):
+        raise ValueError(f"{level.name}: the prefix of {len(prefix)} frames ends the episode "
+                         f"({'won' if state == ST_CELEBRATING else 'dead'}); the search must "
+                         "start from a live ninja")
     sim.load_state_dict(one.state_dict(), np.array([0]))
 
 

@@ -91,7 +91,7 @@ def make_recoveries(model, levels: Sequence[Level], demos_dir: str | Path,
     DAgger trains on all of them) and returns the round's counts."""
     start = time.perf_counter()
     demos_dir = Path(demos_dir)
-    by_demo = {safe_name(level.name) + ".replay": level for level in levels}
+    by_demo = {_demo_name(level): level for level in levels}
     names = sorted(p.name for p in demos_dir.glob("*.replay") if p.name in by_demo)
     held_out = split_replays(names, val_fraction, config.seed)
     playing = [by_demo[n] for n, out in zip(names, held_out) if not out]
@@ -112,22 +112,14 @@ def make_recoveries(model, levels: Sequence[Level], demos_dir: str | Path,
         if frame > 0:                   # from frame 0 the level's own demonstration holds
             items.append((level.name, level.map_data.raw, inputs[:frame]))
             takeovers.append((level, frame))
-    document = {name: {"demo": r.demo, "label_from_frame": r.label_from_frame}
-                for name, r in read_recoveries(demos_dir).items()}     # earlier rounds'
-    before = len(document)
     with worker_pool(jobs) if jobs > 1 and len(items) > 1 else nullcontext() as pool:
         search = partial(_search, planner=planner)
         results = pool.imap(search, items) if pool else map(search, items)
-        for (level, frame), found in zip(takeovers, results):
-            if not found.solved:
-                continue
-            stem = safe_name(level.name)
-            name = f"{stem}+r{frame}.replay"
-            write_bytes(demos_dir / name, encode_replay(level.map_data.raw, found.inputs, True))
-            document[name] = {"demo": stem + ".replay", "label_from_frame": frame}
-    write_json(demos_dir / RECOVERIES_FILE, document)
+        found = [(level, frame, result.inputs)
+                 for (level, frame), result in zip(takeovers, results) if result.solved]
+    added = _add_recoveries(demos_dir, found)          # earlier rounds' stay
     counts = {"played": len(playing), "lost": sum(not r.won for r in result.results),
-              "searched": len(items), "recovered": len(document) - before,
+              "searched": len(items), "recovered": added,
               "seconds": round(time.perf_counter() - start, 1)}
     if log:
         log(f"recoveries: the clone lost {counts['lost']} of {counts['played']} training "
@@ -142,7 +134,7 @@ def write_recovery_bundle(path: str | Path, demos_dir: str | Path,
     compressed ``.npz`` of plain arrays: per recovery its level's sha256, its takeover frame
     and its input bytes (concatenated, with offsets). Returns the count."""
     demos_dir = Path(demos_dir)
-    sha_of = {safe_name(level.name) + ".replay": _sha256(level) for level in levels}
+    sha_of = {_demo_name(level): _sha256(level) for level in levels}
     rows = sorted((sha_of[r.demo], r.label_from_frame, name)
                   for name, r in read_recoveries(demos_dir).items() if r.demo in sha_of)
     plans = [read_replay(demos_dir / name).inputs for _, _, name in rows]
@@ -161,30 +153,44 @@ def add_bundled_recoveries(levels: Sequence[Level], demos_dir: str | Path,
     it, each only if it wins when simulated, and add them to its ``recoveries.json``."""
     demos_dir = Path(demos_dir)
     by_sha = {_sha256(level): level for level in levels}
+    with np.load(bundle, allow_pickle=False) as z:      # each key read decompresses it
+        keys, frames, offsets, inputs = (z["sha256"].tolist(), z["label_from_frame"].tolist(),
+                                         z["offsets"], z["inputs"])
+    offered, found = 0, []
+    for i, (sha, frame) in enumerate(zip(keys, frames)):
+        level = by_sha.get(sha)
+        if level is None or not (demos_dir / _demo_name(level)).is_file():
+            continue
+        offered += 1
+        plan = inputs[offsets[i]:offsets[i + 1]]
+        if simulate_inputs(level, plan)["outcome"] == "won":
+            found.append((level, int(frame), plan))
+    _add_recoveries(demos_dir, found)
+    if log:
+        log(f"recoveries: {len(found)} of the {offered} bundled for these levels' "
+            "demonstrations (each simulated to a win)")
+    return {"offered": offered, "added": len(found)}
+
+
+def _add_recoveries(demos_dir: Path, found: Sequence[tuple[Level, int, np.ndarray]]) -> int:
+    """Write each (level, takeover frame, winning inputs) as a recovery replay in
+    ``demos_dir`` and add it to the folder's ``recoveries.json``; returns how many it did
+    not name before."""
     document = {name: {"demo": r.demo, "label_from_frame": r.label_from_frame}
                 for name, r in read_recoveries(demos_dir).items()}
-    offered = added = 0
-    with np.load(bundle, allow_pickle=False) as z:
-        offsets = z["offsets"]
-        for i, (sha, frame) in enumerate(zip(z["sha256"].tolist(),
-                                             z["label_from_frame"].tolist())):
-            level = by_sha.get(sha)
-            stem = safe_name(level.name) if level is not None else ""
-            if level is None or not (demos_dir / f"{stem}.replay").is_file():
-                continue
-            offered += 1
-            inputs = z["inputs"][offsets[i]:offsets[i + 1]]
-            if simulate_inputs(level, inputs)["outcome"] != "won":
-                continue
-            name = f"{stem}+r{frame}.replay"
-            write_bytes(demos_dir / name, encode_replay(level.map_data.raw, inputs, True))
-            document[name] = {"demo": stem + ".replay", "label_from_frame": int(frame)}
-            added += 1
+    before = len(document)
+    for level, frame, inputs in found:
+        demo = _demo_name(level)
+        name = demo.removesuffix(".replay") + f"+r{frame}.replay"
+        write_bytes(demos_dir / name, encode_replay(level.map_data.raw, inputs, True))
+        document[name] = {"demo": demo, "label_from_frame": frame}
     write_json(demos_dir / RECOVERIES_FILE, document)
-    if log:
-        log(f"recoveries: {added} of the {offered} bundled for these levels' demonstrations "
-            "(each simulated to a win)")
-    return {"offered": offered, "added": added}
+    return len(document) - before
+
+
+def _demo_name(level: Level) -> str:
+    """The file name of a level's demonstration (as ``make_demonstrations`` writes it)."""
+    return safe_name(level.name) + ".replay"
 
 
 def _sha256(level: Level) -> str:
