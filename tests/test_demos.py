@@ -74,6 +74,11 @@ def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
                          ({"planner_bc": {"batch_size": 0}}, "planner_bc.batch_size"),
                          ({"planner_bc": {"learning_rate": -1.0}}, "planner_bc.learning_rate"),
                          ({"planner_bc": {"recovery_rounds": -1}}, "planner_bc.recovery_rounds"),
+                         ({"planner_bc": {"cloning_coef": -0.1}}, "planner_bc.cloning_coef"),
+                         ({"planner_bc": {"cloning_coef": True}}, "planner_bc.cloning_coef"),
+                         ({"planner_bc": {"cloning_coef": "0.1"}}, "planner_bc.cloning_coef"),
+                         ({"planner_bc": {"cloning_batch_size": 0}},
+                          "planner_bc.cloning_batch_size"),
                          ({"planner_bc": {}, "bc": "ckpt"}, "set one of them"),
                          ({"planner_bc": {}, "hierarchical": {}}, "hierarchical agents")]:
         with pytest.raises(ValueError, match=message):
@@ -89,7 +94,7 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     build_dataset(levels, 3, 1, categories=("simplest",))
     (tmp_path / "run.json").write_text(json.dumps(
         {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2, "batch_size": 64,
-                        "learning_rate": 1e-3, "recovery_rounds": 1}}))
+                        "learning_rate": 1e-3, "recovery_rounds": 1, "cloning_coef": 0.1}}))
     out = tmp_path / "run"
     assert main(["train", "--levels", str(levels), "--config", str(tmp_path / "run.json"),
                  "--timesteps", "256", "--envs", "4", "--out", str(out), "--no-doctor"]) == 0, \
@@ -114,6 +119,9 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     assert not transfer["missing"] and not transfer["mismatched"] and not transfer["unexpected"]
     saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
     assert saved.planner_bc.epochs == 2 and saved.bc == ""
+    # and PPO kept cloning the same samples (demonstrations and recoveries) as it trained
+    samples = report["train_samples"] + report["val_samples"]
+    assert f"cloning loss during PPO: weight 0.1, {samples:,} demonstration samples" in printed
 
 
 def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_path,

@@ -580,7 +580,7 @@ def closed_loop_sample(names: Sequence[str]) -> list[str]:
     return [names[i * len(names) // CLOSED_LOOP_LEVELS] for i in range(CLOSED_LOOP_LEVELS)]
 
 
-def _obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray,
+def obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray,
                  device: torch.device) -> dict[str, torch.Tensor]:
     """A minibatch as float32 tensors on the policy's device, as PPO's rollout buffer hands
     them to the policy."""
@@ -594,7 +594,7 @@ def predict_actions(policy, dataset: BCDataset, batch_size: int = 1024) -> np.nd
     out = np.zeros(len(dataset), np.int64)
     for start in range(0, len(dataset), batch_size):
         idx = np.arange(start, min(start + batch_size, len(dataset)))
-        dist = policy.get_distribution(_obs_tensors(dataset.obs, idx, policy.device))
+        dist = policy.get_distribution(obs_tensors(dataset.obs, idx, policy.device))
         out[idx] = dist.distribution.probs.argmax(dim=1).cpu().numpy()
     return out
 
@@ -634,7 +634,7 @@ def train_bc(model, dataset: BCDataset, epochs: int = 10, batch_size: int = 256,
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             values, log_prob, _ = policy.evaluate_actions(
-                _obs_tensors(train.obs, idx, policy.device), actions[idx])
+                obs_tensors(train.obs, idx, policy.device), actions[idx])
             ce = -log_prob.mean()
             loss = ce
             if value_warmup:
@@ -705,6 +705,29 @@ def check_bc_out(out_dir: Path) -> None:
                          "ninjarl; its files would be replaced: choose a new or empty directory")
 
 
+def replays_in(replays_dir: str | Path) -> list[Path]:
+    """Every ``*.replay`` in ``replays_dir`` or its sub-folders, sorted; none is an error."""
+    paths = sorted(Path(replays_dir).rglob("*.replay"))
+    if not paths:
+        raise ValueError(f"{replays_dir}: no *.replay files (in it or its sub-folders)")
+    return paths
+
+
+def default_cache_dir(out_dir: str | Path) -> Path:
+    """Where :func:`run_bc` caches the dataset of a cloning into ``out_dir``."""
+    return Path(out_dir).parent / ".bc_cache"
+
+
+def replays_dataset(replays_dir: str | Path, config: TrainConfig, cache_dir: str | Path,
+                    val_fraction: float = 0.2, seed: int = 0, mirror: bool = False,
+                    log: Callable[[str], None] | None = None) -> BCDataset:
+    """The dataset :func:`run_bc` clones: every replay of ``replays_dir`` (see
+    :func:`replays_in`), its recoveries (``recoveries.json``) named, from ``cache_dir`` when
+    built before with the same settings."""
+    return build_bc_dataset(replays_in(replays_dir), config, cache_dir, val_fraction, seed,
+                            log, mirror, read_recoveries(replays_dir))
+
+
 def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_free",
            config: TrainConfig | None = None, epochs: int = 20, batch_size: int = 256,
            lr: float = 3e-4, value_warmup: bool = False, val_fraction: float = 0.2,
@@ -727,15 +750,12 @@ def run_bc(replays_dir: str | Path, out_dir: str | Path, arch: str = "vision_fre
     out_dir = Path(out_dir)
     check_bc_out(out_dir)
     config = replace(config or TrainConfig(arch=arch), out=str(out_dir))
-    paths = sorted(Path(replays_dir).rglob("*.replay"))
-    if not paths:
-        raise ValueError(f"{replays_dir}: no *.replay files (in it or its sub-folders)")
+    paths = replays_in(replays_dir)
     apply_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
     model = build_bc_model(config, read_replay(paths[0]).map_bytes)
-    cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".bc_cache"
-    dataset = build_bc_dataset(paths, config, cache, val_fraction, seed, log, mirror,
-                               read_recoveries(replays_dir))
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(out_dir)
+    dataset = replays_dataset(replays_dir, config, cache, val_fraction, seed, mirror, log)
     if log and dataset.from_cache:
         log(f"bc dataset: {len(dataset):,} samples from the cache ({dataset.cache_key[:12]})")
 

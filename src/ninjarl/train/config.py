@@ -83,15 +83,26 @@ class PlannerBCConfig:
     #: clone the shipped recoveries of the built-in level set's training levels too
     #: (:data:`ninjarl.train.recovery.BUNDLED_RECOVERIES`; other levels have none)
     bundled_recoveries: bool = False
+    #: weight of a cloning loss on the demonstrations added to every PPO minibatch's loss
+    #: (:class:`ninjarl.train.cloning_ppo.PPOWithCloning`), so that PPO keeps what cloning
+    #: taught; 0: PPO's own loss only
+    cloning_coef: float = 0.0
+    #: demonstration samples in each of those cloning losses
+    cloning_batch_size: int = 512
 
     def __post_init__(self):
         for name, low in (("budget_frames", 1), ("epochs", 1), ("batch_size", 1),
-                          ("recovery_rounds", 0), ("recovery_back_frames", 0)):
+                          ("recovery_rounds", 0), ("recovery_back_frames", 0),
+                          ("cloning_batch_size", 1)):
             value = getattr(self, name)
             if type(value) is not int or value < low:
                 raise ValueError(f"planner_bc.{name} must be an integer >= {low}, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"planner_bc.learning_rate must be > 0, got {self.learning_rate!r}")
+        if (isinstance(self.cloning_coef, bool) or not isinstance(self.cloning_coef, (int, float))
+                or not 0 <= self.cloning_coef < float("inf")):
+            raise ValueError(f"planner_bc.cloning_coef must be a number >= 0, got "
+                             f"{self.cloning_coef!r}")
         if not isinstance(self.bundled_recoveries, bool):
             raise ValueError("planner_bc.bundled_recoveries must be true or false, got "
                              f"{self.bundled_recoveries!r}")

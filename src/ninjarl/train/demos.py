@@ -197,3 +197,14 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
         make_recoveries(model, levels, out / "demos", config, planner,
                         settings.recovery_back_frames, jobs=available_cores(), log=log)
     return clone(out / "bc")
+
+
+def planner_bc_dataset(config: TrainConfig, out: str | Path,
+                       log: Callable[[str], None] | None = print):
+    """The samples that :func:`planner_bc_checkpoint` cloned into ``OUT/bc`` (its
+    demonstrations and recoveries), read back from that cloning's cache: the data of the
+    cloning loss during PPO (``planner_bc.cloning_coef``)."""
+    from .bc import default_cache_dir, replays_dataset
+    out = Path(out)
+    return replays_dataset(out / "demos", replace(config, planner_bc=None),
+                           default_cache_dir(out / "bc"), seed=config.seed, log=log)

@@ -1,5 +1,6 @@
 """The PPO model of a run, built from its config: one place for PPO, behaviour cloning
-(:mod:`ninjarl.train.bc`), the doctor and the benchmarks."""
+(:mod:`ninjarl.train.bc`), the doctor and the benchmarks. A run with a cloning loss during PPO
+(``planner_bc.cloning_coef``) gets :class:`~ninjarl.train.cloning_ppo.PPOWithCloning`."""
 from __future__ import annotations
 
 from functools import partial
@@ -7,6 +8,7 @@ from functools import partial
 from stable_baselines3 import PPO
 
 from ..models import policy_kwargs, resolve_device
+from .cloning_ppo import PPOWithCloning
 from .config import TrainConfig
 from .hierarchical import HierarchicalPPO
 
@@ -21,7 +23,11 @@ def build_model(config: TrainConfig, venv) -> PPO:
                             death_penalty=config.env.reward.death)
     else:
         sizes = {"net_arch": config.net_arch} if config.net_arch else {}
-        algorithm = partial(PPO, "MultiInputPolicy", venv,
+        cloning = config.planner_bc.cloning_coef if config.planner_bc else 0.0
+        algorithm = partial(PPOWithCloning, cloning_coef=cloning,
+                            cloning_batch_size=config.planner_bc.cloning_batch_size
+                            ) if cloning else PPO
+        algorithm = partial(algorithm, "MultiInputPolicy", venv,
                             policy_kwargs=policy_kwargs(config.arch, **sizes))
     return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
                      n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,

@@ -31,9 +31,10 @@ from ..sim.mirror import mirror_map
 from .autotune import apply_torch_threads, autotune_envs
 from .callbacks import BetweenUpdates, MetricsCallback
 from .checkpoint import read_checkpoint, restore_training, save_checkpoint
+from .cloning_ppo import PPOWithCloning
 from .config import TrainConfig
 from .curriculum import Curriculum
-from .demos import planner_bc_checkpoint
+from .demos import planner_bc_checkpoint, planner_bc_dataset
 from .model import build_model
 from .transfer import transfer_weights, write_report
 
@@ -216,6 +217,11 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         transfer = transfer_weights(model, bc_checkpoint, config)
         write_report(transfer, out / "transfer_report.json")
         log(transfer.summary())
+    if isinstance(model, PPOWithCloning):
+        demonstrations = planner_bc_dataset(config, out, log)
+        model.set_demonstrations(demonstrations, config.seed)
+        log(f"cloning loss during PPO: weight {model.cloning_coef}, {len(demonstrations):,} "
+            f"demonstration samples, {model.cloning_batch_size} in each minibatch")
     if preflight is not None:
         preflight(model, config, levels.train, out, transfer.to_json() if transfer else None)
     # only now, with levels, envs and model built, is this a run (a failed start can be retried)
