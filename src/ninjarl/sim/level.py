@@ -7,6 +7,7 @@ compiled simulator reads.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -231,6 +232,11 @@ class Level:
     @property
     def entity_types(self) -> np.ndarray:
         return self.ent_si[:, ES_TYPE].astype(np.int16)
+
+    @property
+    def content_hash(self) -> str:
+        """The sha256 of the map bytes (hex): the level's identity, whatever its name."""
+        return hashlib.sha256(self.map_data.raw).hexdigest()
 
 
 def build_level(map_bytes: bytes, name: str | None = None) -> Level:

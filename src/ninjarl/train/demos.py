@@ -59,7 +59,7 @@ def write_bundle(path: str | Path, levels: Sequence[Level], planner: PlannerConf
     cache = demo_cache_dir(planner)
     keys, solved, reasons, plans = [], [], [], []
     for level in levels:
-        key = hashlib.sha256(level.map_data.raw).hexdigest()
+        key = level.content_hash
         plan, unsolved = cache / PLANS / f"{key}.replay", cache / UNSOLVED / f"{key}.json"
         if plan.is_file():
             plans.append(read_replay(plan).inputs)
@@ -119,7 +119,7 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
     ``out_dir/demos.json``; returns that document."""
     start = time.perf_counter()
     cache = demo_cache_dir(planner)
-    keys = [hashlib.sha256(level.map_data.raw).hexdigest() for level in levels]
+    keys = [level.content_hash for level in levels]
     todo = {key: level for key, level in zip(keys, levels)
             if not (cache / PLANS / f"{key}.replay").is_file()
             and not (cache / UNSOLVED / f"{key}.json").is_file()}

@@ -3,7 +3,6 @@ model → learn with metrics, checkpoints and evaluation → save the final agen
 evaluation written to ``eval.json``."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import sys
@@ -58,7 +57,7 @@ class LevelSet:
 
     def train_ids(self) -> list[list[str]]:
         """``[name, sha256 of the map]`` of every training level (stored in checkpoints)."""
-        return [[lv.name, hashlib.sha256(lv.map_data.raw).hexdigest()] for lv in self.train]
+        return [[lv.name, lv.content_hash] for lv in self.train]
 
 
 def resolve_levels(spec: str) -> LevelSet:

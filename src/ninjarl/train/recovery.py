@@ -29,7 +29,6 @@ drops its recovery there, as always.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -134,7 +133,7 @@ def write_recovery_bundle(path: str | Path, demos_dir: str | Path,
     compressed ``.npz`` of plain arrays: per recovery its level's sha256, its takeover frame
     and its input bytes (concatenated, with offsets). Returns the count."""
     demos_dir = Path(demos_dir)
-    sha_of = {_demo_name(level): _sha256(level) for level in levels}
+    sha_of = {_demo_name(level): level.content_hash for level in levels}
     rows = sorted((sha_of[r.demo], r.label_from_frame, name)
                   for name, r in read_recoveries(demos_dir).items() if r.demo in sha_of)
     plans = [read_replay(demos_dir / name).inputs for _, _, name in rows]
@@ -152,7 +151,7 @@ def add_bundled_recoveries(levels: Sequence[Level], demos_dir: str | Path,
     """Copy ``bundle``'s recoveries of ``levels`` whose demonstration ``demos_dir`` holds into
     it, each only if it wins when simulated, and add them to its ``recoveries.json``."""
     demos_dir = Path(demos_dir)
-    by_sha = {_sha256(level): level for level in levels}
+    by_sha = {level.content_hash: level for level in levels}
     with np.load(bundle, allow_pickle=False) as z:      # each key read decompresses it
         keys, frames, offsets, inputs = (z["sha256"].tolist(), z["label_from_frame"].tolist(),
                                          z["offsets"], z["inputs"])
@@ -191,7 +190,3 @@ def _add_recoveries(demos_dir: Path, found: Sequence[tuple[Level, int, np.ndarra
 def _demo_name(level: Level) -> str:
     """The file name of a level's demonstration (as ``make_demonstrations`` writes it)."""
     return safe_name(level.name) + ".replay"
-
-
-def _sha256(level: Level) -> str:
-    return hashlib.sha256(level.map_data.raw).hexdigest()
