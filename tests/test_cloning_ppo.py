@@ -102,3 +102,18 @@ def test_demonstration_batches_visit_every_sample_once_per_pass():
     assert list(drawn[:10]) != list(range(10))         # shuffled
     with pytest.raises(ValueError, match="no samples"):
         DemonstrationBatches(demonstrations.subset(np.zeros(10, bool)), 4, 0)
+
+
+def test_demonstration_batches_resume_where_they_were():
+    model = _model(_config(0.5))
+    demonstrations = _demonstrations(model, samples=10)
+    demonstrations.actions = np.arange(10)
+    cpu = torch.device("cpu")
+    straight = DemonstrationBatches(demonstrations, batch_size=4, seed=3)
+    for _ in range(4):                                 # 16 drawn: into the second pass
+        straight.next(cpu)
+    resumed = DemonstrationBatches(demonstrations, batch_size=4, seed=3, drawn=straight.drawn)
+    for _ in range(6):
+        assert torch.equal(straight.next(cpu)[1], resumed.next(cpu)[1])
+    fresh = DemonstrationBatches(demonstrations, batch_size=4, seed=3)
+    assert not torch.equal(fresh.next(cpu)[1], straight.next(cpu)[1])

@@ -34,8 +34,9 @@ from ninjarl.eval import evaluate
 from ninjarl.levels import build_dataset, generate_level, level_seed, load_dataset
 from ninjarl.sim import build_level, simulate_inputs
 from ninjarl.solve import PlannerConfig, solve_level
-from ninjarl.train import autotune, load_agent, train
+from ninjarl.train import autotune, demos, load_agent, train
 from ninjarl.train import ppo as ppo_module
+from ninjarl.train.config import PlannerBCConfig
 from ninjarl.train.curriculum import CurriculumConfig
 
 from conftest import MAPS
@@ -157,13 +158,18 @@ def _tensors_equal(a, b, where=""):
         assert a == b, where
 
 
+@pytest.mark.parametrize("cloning", [False, True], ids=["ppo", "cloning_loss"])
 def test_resume_after_a_kill_at_a_mid_run_checkpoint_reproduces_the_uninterrupted_run(
-        tmp_path, monkeypatch):
+        cloning, tmp_path, monkeypatch):
     levels = _map_dataset(tmp_path / "levels", RESUME_LEVELS)
+    # with a cloning loss during PPO the demonstration minibatches must go on where they were
+    planner_bc = PlannerBCConfig(budget_frames=400_000, epochs=1, batch_size=64,
+                                 cloning_coef=0.5, cloning_batch_size=16) if cloning else None
+    monkeypatch.setattr(demos, "cache_dir", lambda: tmp_path / "cache" / "levels")
 
     def config(out):
         return tiny_config(out, levels=str(levels), curriculum=CURRICULUM, frame_stack=2,
-                           timesteps=TOTAL, checkpoint_every=EVERY)
+                           timesteps=TOTAL, checkpoint_every=EVERY, planner_bc=planner_bc)
 
     straight = tmp_path / "straight"
     train(config(straight), log=quiet)
@@ -183,6 +189,7 @@ def test_resume_after_a_kill_at_a_mid_run_checkpoint_reproduces_the_uninterrupte
     checkpoint = killed / "checkpoint"
     saved = json.loads((checkpoint / "trainer.json").read_text())
     assert saved["num_timesteps"] == KILL_AT and not (killed / "final").exists()
+    assert (saved["extra"].get("demonstration_samples_drawn", 0) > 0) == cloning
     # what the restore has to bring back is really there: several levels drawn by the env RNG
     # under a curriculum that has advanced (so replays draw from the RNG too), and frame
     # histories that hold an earlier frame (a fresh stack holds zeros there)

@@ -28,15 +28,21 @@ from .hierarchical import ppo_terms
 
 class DemonstrationBatches:
     """Endless minibatches of ``batch_size`` samples of a :class:`~ninjarl.train.bc.BCDataset`
-    (both of its splits): every sample once per pass, in an order shuffled by ``seed``."""
+    (both of its splits): a stream of shuffled passes over every sample, from ``seed``.
+    ``drawn`` samples of the stream are skipped, so that a resumed run (which saved
+    :attr:`drawn`) goes on with the minibatches the uninterrupted run would have had."""
 
-    def __init__(self, dataset: BCDataset, batch_size: int, seed: int):
+    def __init__(self, dataset: BCDataset, batch_size: int, seed: int, drawn: int = 0):
         if len(dataset) == 0:
             raise ValueError("the demonstrations for the cloning loss have no samples")
         self.obs, self.actions = dataset.obs, dataset.actions
         self.batch_size = min(batch_size, len(dataset))
         self._rng = np.random.default_rng(seed)
-        self._order = np.zeros(0, np.int64)
+        passes, offset = divmod(drawn, len(dataset))
+        for _ in range(passes):
+            self._rng.permutation(len(dataset))
+        self._order = self._rng.permutation(len(dataset))[offset:]
+        self.drawn = drawn
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -46,6 +52,7 @@ class DemonstrationBatches:
         if len(self._order) < self.batch_size:
             self._order = np.concatenate([self._order, self._rng.permutation(len(self))])
         index, self._order = self._order[:self.batch_size], self._order[self.batch_size:]
+        self.drawn += len(index)
         actions = torch.as_tensor(self.actions[index], dtype=torch.int64, device=device)
         return obs_tensors(self.obs, index, device), actions
 
@@ -63,8 +70,9 @@ class PPOWithCloning(PPO):
         self.cloning_batch_size = int(cloning_batch_size)
         self.demonstrations: DemonstrationBatches | None = None
 
-    def set_demonstrations(self, dataset: BCDataset, seed: int) -> None:
-        self.demonstrations = DemonstrationBatches(dataset, self.cloning_batch_size, seed)
+    def set_demonstrations(self, dataset: BCDataset, seed: int, drawn: int = 0) -> None:
+        self.demonstrations = DemonstrationBatches(dataset, self.cloning_batch_size, seed,
+                                                   drawn)
 
     def _cloning_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``-mean log pi(a | s)`` on the next demonstration minibatch, and the share of it

@@ -200,13 +200,14 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
                         seed=config.seed)
     model = build_model(config, venv)
     metrics = MetricsCallback(levels.train_categories, config.timesteps, curriculum=curriculum)
+    restored = {}          # what the checkpoint's trainer.json keeps besides SB3's state
     if resume:
-        extra = restore_training(out / CHECKPOINT_DIR, model)
-        metrics.load_state(extra.get("metrics", {}))
+        restored = restore_training(out / CHECKPOINT_DIR, model)
+        metrics.load_state(restored.get("metrics", {}))
         if config.hierarchical:
-            model.subtask_state = SubtaskState.from_json(extra["subtask_state"])
+            model.subtask_state = SubtaskState.from_json(restored["subtask_state"])
         if curriculum is not None:
-            curriculum.load_state_dict(extra["curriculum"])
+            curriculum.load_state_dict(restored["curriculum"])
         log(f"resumed at step {model.num_timesteps:,}")
     transfer = None
     bc_checkpoint = config.bc
@@ -218,7 +219,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         log(transfer.summary())
     if isinstance(model, PPOWithCloning):
         demonstrations = planner_bc_dataset(config, out, log)
-        model.set_demonstrations(demonstrations, config.seed)
+        model.set_demonstrations(demonstrations, config.seed,
+                                 restored.get("demonstration_samples_drawn", 0))
         log(f"cloning loss during PPO: weight {model.cloning_coef}, {len(demonstrations):,} "
             f"demonstration samples, {model.cloning_batch_size} in each minibatch")
     if preflight is not None:
@@ -234,6 +236,8 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
             extra["subtask_state"] = model.subtask_state.to_json()
         if curriculum is not None:
             extra["curriculum"] = curriculum.state_dict()
+        if isinstance(model, PPOWithCloning):
+            extra["demonstration_samples_drawn"] = model.demonstrations.drawn
         save_checkpoint(path, model, config, extra)
 
     # resolved before training, so that a misspelt level set fails the start, not the end
