@@ -10,8 +10,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import set_random_seed
 
 from ninjarl.env import make_vec_env
+from ninjarl.models.policy import obs_tensors
 from ninjarl.train import TrainConfig
-from ninjarl.train.bc import BCDataset, obs_tensors
+from ninjarl.train.bc import BCDataset
 from ninjarl.train.cloning_ppo import DemonstrationBatches, PPOWithCloning
 from ninjarl.train.model import build_model
 
@@ -44,6 +45,10 @@ def _demonstrations(model, samples: int = 100) -> BCDataset:
                      val_replays=np.array([False]))
 
 
+def _arrays(demonstrations: BCDataset) -> tuple[dict, np.ndarray]:
+    return demonstrations.obs, demonstrations.actions
+
+
 def _trained(model, updates: int = 1):
     set_random_seed(0)                 # the same rollouts and minibatch orders for every model
     model.learn(updates * ENVS * STEPS)
@@ -63,7 +68,7 @@ def test_a_zero_weight_updates_the_policy_exactly_as_sb3_ppo():
     with_term = _model(_config(0.0))
     with_term.__class__ = PPOWithCloning         # the same model, trained by our update
     with_term.cloning_coef, with_term.cloning_batch_size = 0.0, 32
-    with_term.set_demonstrations(_demonstrations(with_term), seed=0)
+    with_term.set_demonstrations(*_arrays(_demonstrations(with_term)), seed=0)
     before = {k: v.clone() for k, v in plain.policy.state_dict().items()}
     _trained(plain), _trained(with_term)
     after, ours = plain.policy.state_dict(), with_term.policy.state_dict()
@@ -79,7 +84,7 @@ def test_a_weight_pulls_the_policy_towards_the_demonstrated_actions():
         model.__class__ = PPOWithCloning
         model.cloning_coef, model.cloning_batch_size = coef, 32
         demonstrations = _demonstrations(model)
-        model.set_demonstrations(demonstrations, seed=0)
+        model.set_demonstrations(*_arrays(demonstrations), seed=0)
         start = _probability_of_right(model, demonstrations)
         models[coef] = _probability_of_right(_trained(model, updates=3), demonstrations)
     assert models[1.0] > models[0.0] + 0.2, (start, models)
@@ -96,12 +101,12 @@ def test_demonstration_batches_visit_every_sample_once_per_pass():
     model = _model(_config(0.5))
     demonstrations = _demonstrations(model, samples=10)
     demonstrations.actions = np.arange(10)            # each sample told apart by its label
-    batches = DemonstrationBatches(demonstrations, batch_size=4, seed=3)
+    batches = DemonstrationBatches(*_arrays(demonstrations), batch_size=4, seed=3)
     drawn = np.concatenate([batches.next(torch.device("cpu"))[1].numpy() for _ in range(5)])
     assert sorted(drawn[:10]) == sorted(drawn[10:]) == list(range(10))
     assert list(drawn[:10]) != list(range(10))         # shuffled
     with pytest.raises(ValueError, match="no samples"):
-        DemonstrationBatches(demonstrations.subset(np.zeros(10, bool)), 4, 0)
+        DemonstrationBatches(*_arrays(demonstrations.subset(np.zeros(10, bool))), 4, 0)
 
 
 def test_demonstration_batches_resume_where_they_were():
@@ -109,11 +114,12 @@ def test_demonstration_batches_resume_where_they_were():
     demonstrations = _demonstrations(model, samples=10)
     demonstrations.actions = np.arange(10)
     cpu = torch.device("cpu")
-    straight = DemonstrationBatches(demonstrations, batch_size=4, seed=3)
+    straight = DemonstrationBatches(*_arrays(demonstrations), batch_size=4, seed=3)
     for _ in range(4):                                 # 16 drawn: into the second pass
         straight.next(cpu)
-    resumed = DemonstrationBatches(demonstrations, batch_size=4, seed=3, drawn=straight.drawn)
+    resumed = DemonstrationBatches(*_arrays(demonstrations), batch_size=4, seed=3,
+                                   drawn=straight.drawn)
     for _ in range(6):
         assert torch.equal(straight.next(cpu)[1], resumed.next(cpu)[1])
-    fresh = DemonstrationBatches(demonstrations, batch_size=4, seed=3)
+    fresh = DemonstrationBatches(*_arrays(demonstrations), batch_size=4, seed=3)
     assert not torch.equal(fresh.next(cpu)[1], straight.next(cpu)[1])

@@ -1,8 +1,11 @@
-"""``policy_kwargs`` for ``PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs(arch))``."""
+"""``policy_kwargs`` for ``PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs(arch))``,
+and :func:`obs_tensors`, stored observations as the policy takes them."""
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from .extractors import NinjaExtractor
@@ -40,3 +43,9 @@ def policy_kwargs(arch: Architecture | str, **overrides: Any) -> dict[str, Any]:
     kwargs.update(overrides)
     return kwargs
 
+
+def obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray,
+                 device: torch.device) -> dict[str, torch.Tensor]:
+    """A minibatch as float32 tensors on the policy's device, as PPO's rollout buffer hands
+    them to the policy."""
+    return {k: torch.as_tensor(v[idx], dtype=torch.float32, device=device) for k, v in obs.items()}

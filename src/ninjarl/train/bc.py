@@ -104,6 +104,7 @@ import torch
 from ..atomic import save_npz
 from ..env import EnvConfig, ReplayVecEnv, make_vec_env, standard_wrappers
 from ..env.replay_env import NO_FRAME
+from ..models.policy import obs_tensors
 from ..sim.errors import FormatError
 from ..sim.mirror import mirror_actions, mirror_map
 from ..sim.replay import input_actions, read_replay  # input_actions: re-exported for callers
@@ -578,13 +579,6 @@ def closed_loop_sample(names: Sequence[str]) -> list[str]:
     if len(names) <= CLOSED_LOOP_LEVELS:
         return names
     return [names[i * len(names) // CLOSED_LOOP_LEVELS] for i in range(CLOSED_LOOP_LEVELS)]
-
-
-def obs_tensors(obs: dict[str, np.ndarray], idx: np.ndarray,
-                 device: torch.device) -> dict[str, torch.Tensor]:
-    """A minibatch as float32 tensors on the policy's device, as PPO's rollout buffer hands
-    them to the policy."""
-    return {k: torch.as_tensor(v[idx], dtype=torch.float32, device=device) for k, v in obs.items()}
 
 
 @torch.no_grad()

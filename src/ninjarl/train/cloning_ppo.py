@@ -22,26 +22,28 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import explained_variance
 
-from .bc import BCDataset, obs_tensors
+from ..models.policy import obs_tensors
 from .hierarchical import ppo_terms
 
 
 class DemonstrationBatches:
-    """Endless minibatches of ``batch_size`` samples of a :class:`~ninjarl.train.bc.BCDataset`
-    (both of its splits): a stream of shuffled passes over every sample, from ``seed``.
+    """Endless minibatches of ``batch_size`` demonstration samples (``obs[key]`` is [S, ...]
+    as the policy takes it, ``actions`` [S]: a :class:`~ninjarl.train.bc.BCDataset`'s, both
+    of its splits): a stream of shuffled passes over every sample, from ``seed``.
     ``drawn`` samples of the stream are skipped, so that a resumed run (which saved
     :attr:`drawn`) goes on with the minibatches the uninterrupted run would have had."""
 
-    def __init__(self, dataset: BCDataset, batch_size: int, seed: int, drawn: int = 0):
-        if len(dataset) == 0:
+    def __init__(self, obs: dict[str, np.ndarray], actions: np.ndarray, batch_size: int,
+                 seed: int, drawn: int = 0):
+        if len(actions) == 0:
             raise ValueError("the demonstrations for the cloning loss have no samples")
-        self.obs, self.actions = dataset.obs, dataset.actions
-        self.batch_size = min(batch_size, len(dataset))
+        self.obs, self.actions = obs, actions
+        self.batch_size = min(batch_size, len(actions))
         self._rng = np.random.default_rng(seed)
-        passes, offset = divmod(drawn, len(dataset))
+        passes, offset = divmod(drawn, len(actions))
         for _ in range(passes):
-            self._rng.permutation(len(dataset))
-        self._order = self._rng.permutation(len(dataset))[offset:]
+            self._rng.permutation(len(actions))
+        self._order = self._rng.permutation(len(actions))[offset:]
         self.drawn = drawn
 
     def __len__(self) -> int:
@@ -70,8 +72,10 @@ class PPOWithCloning(PPO):
         self.cloning_batch_size = int(cloning_batch_size)
         self.demonstrations: DemonstrationBatches | None = None
 
-    def set_demonstrations(self, dataset: BCDataset, seed: int, drawn: int = 0) -> None:
-        self.demonstrations = DemonstrationBatches(dataset, self.cloning_batch_size, seed,
+    def set_demonstrations(self, obs: dict[str, np.ndarray], actions: np.ndarray, seed: int,
+                           drawn: int = 0) -> None:
+        """Clone these samples (see :class:`DemonstrationBatches`) from now on."""
+        self.demonstrations = DemonstrationBatches(obs, actions, self.cloning_batch_size, seed,
                                                    drawn)
 
     def _cloning_terms(self) -> tuple[torch.Tensor, torch.Tensor]:

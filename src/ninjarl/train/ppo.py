@@ -219,7 +219,7 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         log(transfer.summary())
     if isinstance(model, PPOWithCloning):
         demonstrations = planner_bc_dataset(config, out, log)
-        model.set_demonstrations(demonstrations, config.seed,
+        model.set_demonstrations(demonstrations.obs, demonstrations.actions, config.seed,
                                  restored.get("demonstration_samples_drawn", 0))
         log(f"cloning loss during PPO: weight {model.cloning_coef}, {len(demonstrations):,} "
             f"demonstration samples, {model.cloning_batch_size} in each minibatch")
