@@ -23,11 +23,12 @@ def build_model(config: TrainConfig, venv) -> PPO:
                             death_penalty=config.env.reward.death)
     else:
         sizes = {"net_arch": config.net_arch} if config.net_arch else {}
-        cloning = config.planner_bc.cloning_coef if config.planner_bc else 0.0
-        algorithm = partial(PPOWithCloning, cloning_coef=cloning,
-                            cloning_batch_size=config.planner_bc.cloning_batch_size
-                            ) if cloning else PPO
-        algorithm = partial(algorithm, "MultiInputPolicy", venv,
+        cloning = config.planner_bc
+        kind = PPO
+        if cloning and cloning.cloning_coef:
+            kind = partial(PPOWithCloning, cloning_coef=cloning.cloning_coef,
+                           cloning_batch_size=cloning.cloning_batch_size)
+        algorithm = partial(kind, "MultiInputPolicy", venv,
                             policy_kwargs=policy_kwargs(config.arch, **sizes))
     return algorithm(learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=batch_size,
                      n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
