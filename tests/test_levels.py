@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from ninjarl.levels import (
     level_seed,
     load_dataset,
     load_level_source,
+    merge_datasets,
 )
 from ninjarl.levels import dataset as dataset_mod
 from ninjarl.levels.generators import T_MINE, Canvas, draw_level
@@ -240,8 +242,53 @@ def test_no_overlap_between_splits(tmp_path) -> None:
     assert len(other) == 30 and not {e.content_hash for e in other} & load_dataset(out).hashes()
 
 
+def test_merge_two_styles_into_one_dataset(small_dataset, tmp_path, capsys) -> None:
+    open_style = build_dataset(tmp_path / "open", 2, 0, categories=("simplest", "complex"),
+                               seed=5, styles=("open",), exclude_hashes=load_dataset(
+                                   small_dataset).hashes())
+    # through the CLI; the small dataset also given twice: its levels are kept once
+    assert main(["levels", "merge", str(tmp_path / "mix"), str(small_dataset),
+                 str(tmp_path / "open"), str(small_dataset)]) == 0
+    assert "train: 10 levels (simplest 5, medium 3, complex 2)" in capsys.readouterr().out
+    mix = load_dataset(tmp_path / "mix")
+    classic = load_dataset(small_dataset)
+    # grouped by category in CATEGORIES' order, each category in source order
+    by_source = {"classic": classic.by_category("train"),
+                 "open": open_style.by_category("train")}
+    want = []
+    for category in CATEGORIES:
+        for style in ("classic", "open"):
+            want += [e.content_hash for e in by_source[style].get(category, [])]
+    assert [e.content_hash for e in mix.split("train")] == want
+    assert {e.style for e in mix.split("train")} == {"classic", "open"}
+    assert [e.content_hash for e in mix.split("test")] == [
+        e.content_hash for e in classic.split("test")]
+    assert [e.map_bytes for e in mix.split("test")] == [e.map_bytes for e in classic.split("test")]
+
+
+def test_merge_refuses_a_held_out_level_that_another_source_trains_on(small_dataset,
+                                                                       tmp_path) -> None:
+    test_level = load_dataset(small_dataset).split("test")[0]
+    leak = _copy(small_dataset, tmp_path / "leak")
+    _edit_manifest(leak, lambda m: m["levels"].append(
+        {"id": test_level.level_id, "category": test_level.category, "seed": test_level.seed,
+         "tier": test_level.tier, "hash": test_level.content_hash,
+         "file": f"{test_level.category}/{test_level.level_id}.map"}))
+    (leak / "train" / test_level.category / f"{test_level.level_id}.map").write_bytes(
+        test_level.map_bytes)
+    shutil.rmtree(leak / "test")
+    with pytest.raises(ValueError, match=f"{test_level.level_id}' is in the test split of "
+                       f".* and in the train split of {leak}"):
+        merge_datasets(tmp_path / "mix", [small_dataset, leak])
+    assert not (tmp_path / "mix" / "train").exists()
+    assert main(["levels", "merge", str(tmp_path / "mix"), str(small_dataset)]) == 0
+    with pytest.raises(ValueError, match="is one of the sources"):
+        merge_datasets(small_dataset, [small_dataset])
+    with pytest.raises(ValueError, match="a test split that no source has"):
+        merge_datasets(tmp_path / "mix", [leak])
+
+
 def _copy(src: Path, dst: Path) -> Path:
-    import shutil
     shutil.copytree(src, dst)
     return dst
 

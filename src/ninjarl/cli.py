@@ -522,6 +522,16 @@ def _add_levels_parser(commands) -> None:
                        help="worker processes (default: all cores; output does not depend on it)")
     build.set_defaults(run=_cmd_levels_build)
 
+    merge = sub.add_parser(
+        "merge", help="write the union of datasets (e.g. two generator styles) as one",
+        description="Write into OUT one train split with every SOURCE's training levels and one "
+        "test split with every SOURCE's test levels, grouped by category. A level in several "
+        "sources is kept once; a level that is a training level of one source and a test level "
+        "of another is an error. 'default' names the built-in dataset.")
+    merge.add_argument("out", type=Path, metavar="OUT", help="new dataset directory")
+    merge.add_argument("sources", nargs="+", metavar="SOURCE", help="dataset directories")
+    merge.set_defaults(run=_cmd_levels_merge)
+
     show = sub.add_parser(
         "show", help="draw one level of a dataset",
         description="Draw the level with id ID of DATASET ('default' = the built-in dataset) "
@@ -1080,6 +1090,22 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
         for row in unsolved:
             print(f"  {row['split']} {row['category']} {row['id']} (seed {row['seed']}): "
                   f"{row['reason']}")
+    return 0
+
+
+def _cmd_levels_merge(args: argparse.Namespace) -> int:
+    from ninjarl.levels import default_dataset, merge_datasets
+
+    sources = [default_dataset().path if s == "default" else s for s in args.sources]
+    try:
+        ds = merge_datasets(args.out, sources)
+    except ValueError as e:
+        print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    for name in ds.split_names:
+        counts = ", ".join(f"{c} {len(v)}" for c, v in ds.by_category(name).items())
+        print(f"{name}: {len(ds.split(name))} levels ({counts})")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -4,7 +4,7 @@
   deterministic, solvability-checked levels of the seven :data:`CATEGORIES` in one of the
   generator :data:`STYLES` (see :mod:`.generators` and :mod:`.styles`).
 * :func:`check_solvable`: mine-avoiding physics-aware reachability (see :mod:`.solvability`).
-* :func:`build_dataset`, :func:`load_dataset`, :func:`default_dataset`,
+* :func:`build_dataset`, :func:`merge_datasets`, :func:`load_dataset`, :func:`default_dataset`,
   :func:`load_level_source`: train/test datasets of raw map files with JSON manifests
   (see :mod:`.dataset`).
 """
@@ -17,6 +17,7 @@ from .dataset import (
                       level_seed,
                       load_dataset,
                       load_level_source,
+                      merge_datasets,
 )
 from .generators import GENERATOR_VERSION, LIMITS, generate_level
 from .solvability import Solvability, check_solvable
@@ -24,4 +25,5 @@ from .styles import OPEN_LIMITS, STYLES
 
 __all__ = ["CATEGORIES", "GENERATOR_VERSION", "LIMITS", "OPEN_LIMITS", "STYLES", "TIERS", "Dataset",
            "GeneratedLevel", "LevelEntry", "Solvability", "build_dataset", "check_solvable",
-           "default_dataset", "generate_level", "level_seed", "load_dataset", "load_level_source"]
+           "default_dataset", "generate_level", "level_seed", "load_dataset", "load_level_source",
+           "merge_datasets"]

@@ -371,6 +371,60 @@ def _write_split(final: Path, name: str, seed: int, levels) -> None:
         raise
 
 
+def merge_datasets(out: str | os.PathLike, sources: Sequence[str | os.PathLike]) -> Dataset:
+    """Write into ``out`` the union of the ``sources`` datasets: their train splits as one
+    train split and their test splits as one test split, each grouped by category in the
+    order of :data:`CATEGORIES` (within a category, in source order). Use it to train on two
+    generator families at once, e.g. the built-in set plus an open-style training split.
+
+    A level (by content) in more than one source's split of the same name is kept once, where
+    it first occurs; a level in one source's train split and another's test split is a
+    ValueError (the held-out split would not be held out), as is a level id shared by two
+    different levels. Stored planner demonstrations are not carried over. ``out`` is written
+    like :func:`build_dataset`'s splits (each complete or not at all) and must not be one of
+    the sources."""
+    out = Path(out)
+    datasets = [load_dataset(source) for source in sources]
+    if not datasets:
+        raise ValueError("merge needs at least one source dataset")
+    if any(out.resolve() == d.path.resolve() for d in datasets):
+        raise ValueError(f"{out}: is one of the sources; merge into a new directory")
+    for name in SPLITS:
+        if (out / name).exists() and not _is_split(out / name):
+            raise ValueError(f"{out / name}: exists and is not a ninjarl level split; "
+                             "refusing to replace it")
+    merged: dict[str, list[LevelEntry]] = {}
+    where: dict[str, tuple[str, Path]] = {}       # content hash -> (split, source)
+    ids: dict[str, str] = {}                      # level id -> content hash
+    for name in SPLITS:
+        for dataset in datasets:
+            if name not in dataset.split_names:
+                continue
+            for entry in dataset.split(name):
+                first = where.get(entry.content_hash)
+                if first is not None and first[0] != name:
+                    raise ValueError(f"level {entry.level_id!r} is in the {name} split of "
+                                     f"{dataset.path} and in the {first[0]} split of {first[1]}")
+                if first is not None:
+                    continue
+                if ids.get(entry.level_id, entry.content_hash) != entry.content_hash:
+                    raise ValueError(f"level id {entry.level_id!r} of {dataset.path} names "
+                                     "another level in an earlier source")
+                where[entry.content_hash] = (name, dataset.path)
+                ids[entry.level_id] = entry.content_hash
+                merged.setdefault(name, []).append(entry)
+    for name in SPLITS:
+        if (out / name).exists() and name not in merged:
+            raise ValueError(f"{out / name}: a {name} split that no source has would be left "
+                             "beside the merged ones; merge into a new directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, entries in merged.items():
+        entries.sort(key=lambda e: category_index(e.category))     # stable: source order kept
+        _write_split(out / name, name, datasets[0].seeds.get(name, 0),
+                     [(entry, None) for entry in entries])
+    return load_dataset(out)
+
+
 # ---- the built-in default ----------------------------------------------------------------------
 
 def cache_dir() -> Path:
