@@ -1094,11 +1094,10 @@ def _cmd_levels_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_levels_merge(args: argparse.Namespace) -> int:
-    from ninjarl.levels import default_dataset, merge_datasets
+    from ninjarl.levels import merge_datasets
 
-    sources = [default_dataset().path if s == "default" else s for s in args.sources]
     try:
-        ds = merge_datasets(args.out, sources)
+        ds = merge_datasets(args.out, [_open_dataset(source) for source in args.sources])
     except ValueError as e:
         print(f"ninjarl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR

@@ -290,11 +290,7 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
         raise ValueError("level counts must be non-negative")
     out = Path(out)
     counts = {"train": train_per_category, "test": test_per_category}
-    for name in SPLITS:       # a split is replaced only if it is one (never a user's folder)
-        if counts[name] and (out / name).exists() and not _is_split(out / name):
-            raise ValueError(f"{out / name}: exists and is not a ninjarl level split (no "
-                             "ninjarl manifest.json); refusing to replace it: move it away or "
-                             "choose another OUT")
+    _refuse_foreign_splits(out, [name for name in SPLITS if counts[name]])
     out.mkdir(parents=True, exist_ok=True)
     taken = set(exclude_hashes)
     for name in SPLITS:       # hashes of splits already there and not being rebuilt
@@ -307,6 +303,15 @@ def build_dataset(out: str | os.PathLike, train_per_category: int, test_per_cate
                                          progress, solve_budget, unsolved, styles)
                 _write_split(out / name, name, seed, levels)
     return load_dataset(out)
+
+
+def _refuse_foreign_splits(out: Path, names: Iterable[str]) -> None:
+    """A split is replaced only if it is one: never a user's folder of that name."""
+    for name in names:
+        if (out / name).exists() and not _is_split(out / name):
+            raise ValueError(f"{out / name}: exists and is not a ninjarl level split (no "
+                             "ninjarl manifest.json); refusing to replace it: move it away or "
+                             "choose another OUT")
 
 
 def _is_split(path: Path) -> bool:
@@ -371,7 +376,8 @@ def _write_split(final: Path, name: str, seed: int, levels) -> None:
         raise
 
 
-def merge_datasets(out: str | os.PathLike, sources: Sequence[str | os.PathLike]) -> Dataset:
+def merge_datasets(out: str | os.PathLike,
+                   sources: Sequence[str | os.PathLike | Dataset]) -> Dataset:
     """Write into ``out`` the union of the ``sources`` datasets: their train splits as one
     train split and their test splits as one test split, each grouped by category in the
     order of :data:`CATEGORIES` (within a category, in source order). Use it to train on two
@@ -382,17 +388,14 @@ def merge_datasets(out: str | os.PathLike, sources: Sequence[str | os.PathLike])
     ValueError (the held-out split would not be held out), as is a level id shared by two
     different levels. Stored planner demonstrations are not carried over. ``out`` is written
     like :func:`build_dataset`'s splits (each complete or not at all) and must not be one of
-    the sources."""
+    the sources. A source is a dataset directory or a loaded :class:`Dataset`."""
     out = Path(out)
-    datasets = [load_dataset(source) for source in sources]
+    datasets = [s if isinstance(s, Dataset) else load_dataset(s) for s in sources]
     if not datasets:
         raise ValueError("merge needs at least one source dataset")
     if any(out.resolve() == d.path.resolve() for d in datasets):
         raise ValueError(f"{out}: is one of the sources; merge into a new directory")
-    for name in SPLITS:
-        if (out / name).exists() and not _is_split(out / name):
-            raise ValueError(f"{out / name}: exists and is not a ninjarl level split; "
-                             "refusing to replace it")
+    _refuse_foreign_splits(out, SPLITS)
     merged: dict[str, list[LevelEntry]] = {}
     where: dict[str, tuple[str, Path]] = {}       # content hash -> (split, source)
     ids: dict[str, str] = {}                      # level id -> content hash
@@ -402,10 +405,11 @@ def merge_datasets(out: str | os.PathLike, sources: Sequence[str | os.PathLike])
                 continue
             for entry in dataset.split(name):
                 first = where.get(entry.content_hash)
-                if first is not None and first[0] != name:
-                    raise ValueError(f"level {entry.level_id!r} is in the {name} split of "
-                                     f"{dataset.path} and in the {first[0]} split of {first[1]}")
                 if first is not None:
+                    if first[0] != name:
+                        raise ValueError(f"level {entry.level_id!r} is in the {name} split of "
+                                         f"{dataset.path} and in the {first[0]} split of "
+                                         f"{first[1]}")
                     continue
                 if ids.get(entry.level_id, entry.content_hash) != entry.content_hash:
                     raise ValueError(f"level id {entry.level_id!r} of {dataset.path} names "
