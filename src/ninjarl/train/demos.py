@@ -144,7 +144,7 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
         plan = cache / PLANS / f"{key}.replay"
         solved = plan.is_file()
         if solved:
-            shutil.copyfile(plan, out_dir / f"{safe_name(level.name)}.replay")
+            shutil.copyfile(plan, out_dir / demo_file_name(level))
         rows.append({"level": level.name, "sha256": key, "solved": solved,
                      "searched_now": key in todo, "from_bundle": key in bundled})
     solved = sum(r["solved"] for r in rows)
@@ -157,6 +157,12 @@ def make_demonstrations(levels: Sequence[Level], out_dir: str | Path, planner: P
             f"({len(todo)} searched now, {len(bundled)} from the bundled plans, the rest from "
             f"{cache}) in {document['seconds']:.0f} s")
     return document
+
+
+def demo_file_name(level: Level) -> str:
+    """The file name of ``level``'s demonstration in the folder :func:`make_demonstrations`
+    writes (recoveries are named after it)."""
+    return f"{safe_name(level.name)}.replay"
 
 
 def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str | Path,
@@ -183,7 +189,7 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
                          "2 (one to train on, one to validate): raise "
                          "planner_bc.budget_frames or leave planner_bc out")
     def clone(bc_dir: Path) -> Path:
-        run_bc(out / "demos", bc_dir, config=replace(config, planner_bc=None, out=str(bc_dir)),
+        run_bc(out / "demos", bc_dir, config=_cloning_config(config, bc_dir),
                epochs=settings.epochs, batch_size=settings.batch_size,
                lr=settings.learning_rate, seed=config.seed, log=log)
         return bc_dir
@@ -191,7 +197,8 @@ def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str
     if settings.bundled_recoveries:
         add_bundled_recoveries(levels, out / "demos", log=log)
     for round_index in range(settings.recovery_rounds):
-        model = build_bc_model(replace(config, planner_bc=None), levels[0].map_data.raw)
+        model = build_bc_model(_cloning_config(config, out / f"bc-round{round_index}"),
+                               levels[0].map_data.raw)
         load_policy(clone(out / f"bc-round{round_index}"), model.policy)
         model.policy.set_training_mode(False)
         make_recoveries(model, levels, out / "demos", config, planner,
@@ -206,5 +213,11 @@ def planner_bc_dataset(config: TrainConfig, out: str | Path,
     cloning loss during PPO (``planner_bc.cloning_coef``)."""
     from .bc import default_cache_dir, replays_dataset
     out = Path(out)
-    return replays_dataset(out / "demos", replace(config, planner_bc=None),
+    return replays_dataset(out / "demos", _cloning_config(config, out / "bc"),
                            default_cache_dir(out / "bc"), seed=config.seed, log=log)
+
+
+def _cloning_config(config: TrainConfig, bc_dir: Path) -> TrainConfig:
+    """The run's config as the cloning into ``bc_dir`` uses it (its observations and frame
+    stack decide the samples; no planner_bc of its own)."""
+    return replace(config, planner_bc=None, out=str(bc_dir))

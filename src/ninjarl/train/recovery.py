@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import safe_name, write_bytes, write_json, write_with
+from ..atomic import write_bytes, write_json, write_with
 from ..eval import evaluate
 from ..eval.evaluate import DEAD, TIMEOUT
 from ..eval.video import step_actions_to_frames
@@ -47,6 +47,7 @@ from ..solve import PlannerConfig, solve_level
 from ..workers import worker_pool
 from .bc import RECOVERIES_FILE, read_recoveries, split_replays
 from .config import TrainConfig
+from .demos import demo_file_name
 
 #: one round of recoveries of the built-in level set's training levels, shipped with the package
 BUNDLED_RECOVERIES = (Path(__file__).resolve().parents[1] / "data" / "demos"
@@ -90,7 +91,7 @@ def make_recoveries(model, levels: Sequence[Level], demos_dir: str | Path,
     DAgger trains on all of them) and returns the round's counts."""
     start = time.perf_counter()
     demos_dir = Path(demos_dir)
-    by_demo = {_demo_name(level): level for level in levels}
+    by_demo = {demo_file_name(level): level for level in levels}
     names = sorted(p.name for p in demos_dir.glob("*.replay") if p.name in by_demo)
     held_out = split_replays(names, val_fraction, config.seed)
     playing = [by_demo[n] for n, out in zip(names, held_out) if not out]
@@ -133,7 +134,7 @@ def write_recovery_bundle(path: str | Path, demos_dir: str | Path,
     compressed ``.npz`` of plain arrays: per recovery its level's sha256, its takeover frame
     and its input bytes (concatenated, with offsets). Returns the count."""
     demos_dir = Path(demos_dir)
-    sha_of = {_demo_name(level): level.content_hash for level in levels}
+    sha_of = {demo_file_name(level): level.content_hash for level in levels}
     rows = sorted((sha_of[r.demo], r.label_from_frame, name)
                   for name, r in read_recoveries(demos_dir).items() if r.demo in sha_of)
     plans = [read_replay(demos_dir / name).inputs for _, _, name in rows]
@@ -158,7 +159,7 @@ def add_bundled_recoveries(levels: Sequence[Level], demos_dir: str | Path,
     offered, found = 0, []
     for i, (sha, frame) in enumerate(zip(keys, frames)):
         level = by_sha.get(sha)
-        if level is None or not (demos_dir / _demo_name(level)).is_file():
+        if level is None or not (demos_dir / demo_file_name(level)).is_file():
             continue
         offered += 1
         plan = inputs[offsets[i]:offsets[i + 1]]
@@ -179,14 +180,9 @@ def _add_recoveries(demos_dir: Path, found: Sequence[tuple[Level, int, np.ndarra
                 for name, r in read_recoveries(demos_dir).items()}
     before = len(document)
     for level, frame, inputs in found:
-        demo = _demo_name(level)
+        demo = demo_file_name(level)
         name = demo.removesuffix(".replay") + f"+r{frame}.replay"
         write_bytes(demos_dir / name, encode_replay(level.map_data.raw, inputs, True))
         document[name] = {"demo": demo, "label_from_frame": frame}
     write_json(demos_dir / RECOVERIES_FILE, document)
     return len(document) - before
-
-
-def _demo_name(level: Level) -> str:
-    """The file name of a level's demonstration (as ``make_demonstrations`` writes it)."""
-    return safe_name(level.name) + ".replay"
