@@ -298,3 +298,22 @@ def test_level_priority_draws_levels_in_proportion_to_their_scores():
     draws = [c_half.sample(0, rng) for _ in range(20_000)]
     frequencies = np.array([draws.count(level) for level in (a, b, d)]) / len(draws)
     np.testing.assert_allclose(frequencies, 0.5 * weights / weights.sum() + 0.5 / 3, atol=0.01)
+
+
+def test_episodes_started_along_a_plan_are_counted_apart_from_the_curriculum():
+    from ninjarl.train.callbacks import MetricsCallback
+    curriculum = Curriculum(CurriculumConfig(stages=("simplest", "simpler"), window=4,
+                                             min_episodes=1, threshold=0.5),
+                            ["simplest", "simpler"])
+    metrics = MetricsCallback(["simplest", "simpler"], 100, curriculum=curriculum)
+    metrics.locals = {"dones": np.array([True, True, False]), "infos": [
+        {"is_success": True, "level_index": 0, "start_frame": 40},     # along a plan: a win
+        {"is_success": False, "level_index": 0, "start_frame": 0},     # from the spawn
+        {}]}
+    metrics._on_step()
+    assert list(curriculum.windows[0]) == [False] and curriculum.stage == 0
+    assert list(metrics.results["simplest"]) == [False] and metrics.episodes == 1
+    assert metrics.plan_start_episodes == 1 and list(metrics.plan_start_results) == [True]
+    restored = MetricsCallback(["simplest", "simpler"], 100)
+    restored.load_state(metrics.state())
+    assert restored.state() == metrics.state()

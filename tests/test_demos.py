@@ -77,6 +77,8 @@ def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
                          ({"planner_bc": {"cloning_coef": -0.1}}, "planner_bc.cloning_coef"),
                          ({"planner_bc": {"cloning_coef": True}}, "planner_bc.cloning_coef"),
                          ({"planner_bc": {"cloning_coef": "0.1"}}, "planner_bc.cloning_coef"),
+                         ({"planner_bc": {"plan_starts": 1.5}}, "planner_bc.plan_starts"),
+                         ({"planner_bc": {"plan_starts": True}}, "planner_bc.plan_starts"),
                          ({"planner_bc": {"cloning_batch_size": 0}},
                           "planner_bc.cloning_batch_size"),
                          ({"planner_bc": {}, "bc": "ckpt"}, "set one of them"),
@@ -94,7 +96,8 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     build_dataset(levels, 3, 1, categories=("simplest",))
     (tmp_path / "run.json").write_text(json.dumps(
         {"planner_bc": {"budget_frames": PLANNER.budget_frames, "epochs": 2, "batch_size": 64,
-                        "learning_rate": 1e-3, "recovery_rounds": 1, "cloning_coef": 0.1}}))
+                        "learning_rate": 1e-3, "recovery_rounds": 1, "cloning_coef": 0.1,
+                        "plan_starts": 0.5}}))
     out = tmp_path / "run"
     assert main(["train", "--levels", str(levels), "--config", str(tmp_path / "run.json"),
                  "--timesteps", "256", "--envs", "4", "--out", str(out), "--no-doctor"]) == 0, \
@@ -122,6 +125,10 @@ def test_a_run_with_planner_bc_starts_ppo_from_the_cloned_demonstrations(tmp_pat
     # and PPO kept cloning the same samples (demonstrations and recoveries) as it trained
     samples = report["train_samples"] + report["val_samples"]
     assert f"cloning loss during PPO: weight 0.1, {samples:,} demonstration samples" in printed
+    # half the episodes started along the plans, counted apart from those from the spawn
+    assert "plan starts: 50% of the episodes on the 3 training levels with a plan" in printed
+    metrics = json.loads((out / "checkpoint" / "trainer.json").read_text())["extra"]["metrics"]
+    assert metrics["plan_start_episodes"] > 0 and metrics["episodes"] > 0
 
 
 def test_bundled_plans_seed_an_empty_cache_and_only_verified_wins_are_taken(tmp_path,

@@ -17,8 +17,10 @@ from ninjarl.env import (
     RewardConfig,
 )
 from ninjarl.env.config import reward_bounds
-from ninjarl.env.rewards import F_PHI
-from ninjarl.sim import build_level, read_replay
+from ninjarl.env.rewards import F_PHI, I_FRAMES, I_START_FRAME, I_SWITCH
+from ninjarl.sim import build_level, read_replay, simulate_inputs
+from ninjarl.sim.constants import T_EXIT_SWITCH
+from ninjarl.sim.layout import ES_TYPE, V_LEVEL, X, Y
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
 
 from conftest import BC_REPLAYS, MAPS
@@ -26,6 +28,8 @@ from conftest import BC_REPLAYS, MAPS
 ACTION_OF_BYTE = {byte: action for action, byte in enumerate(ACTION_TO_INPUT_BYTE)}
 TEST_MAPS = [MAPS / "test" / name for name in ("simple-walk", "long-walk", "only-jump")]
 ALL_OBS = ("player_frame", "global_view", "game_state", "reachability", "graph")
+#: a won mine_heavy replay of 334 frames whose exit switch is hit at frame 173
+PLAN_REPLAY = BC_REPLAYS[1]
 
 
 def _replay(path):
@@ -99,6 +103,81 @@ def test_reset_plays_the_requested_level():
     venv.reset()
     assert [int(v) for v in venv.engine.sim.state.env_i[:, 0]] == [1, 2, 0]
     assert sorted(chosen) == [0, 1, 2]
+
+
+def test_plan_starts_put_episodes_on_their_plan_with_its_clock_and_switch():
+    level, _ = _replay(PLAN_REPLAY)
+    plan = read_replay(PLAN_REPLAY).inputs
+    trace = simulate_inputs(level, plan)
+    other = build_level(TEST_MAPS[0].read_bytes(), TEST_MAPS[0].name)
+    venv = NinjaVecEnv([level, other], num_envs=64, seed=3)
+    engine = venv.engine
+    engine.set_start_plans([plan, None], share=0.5)
+    venv.reset()
+    start, played = engine.env_i[:, I_START_FRAME], engine.sim.state.env_i[:, V_LEVEL]
+    on_plan = start > 0
+    assert 10 < on_plan.sum() < (played == 0).sum()          # about half of level 0's
+    assert (start[played == 1] == 0).all()                   # no plan: the spawn
+    assert (start % 4 == 0).all() and start.max() < len(plan)
+    switch = np.flatnonzero(level.ent_si[:, ES_TYPE] == T_EXIT_SWITCH)[0]
+    switch_index = int(np.argmax(trace["ent_active"][:, switch] == 0))  # hit in frame index+1
+    assert 0 < switch_index < len(plan) - 1
+    played_it = NinjaVecEnv([level], num_envs=1, seed=0)    # the same frames, played
+    actions = np.array([ACTION_OF_BYTE[int(b)] for b in plan])
+    for n in np.flatnonzero(on_plan):
+        f = int(start[n])
+        assert engine.sim.state.ninja_f[n, X] == trace["x"][f - 1]
+        assert engine.sim.state.ninja_f[n, Y] == trace["y"][f - 1]
+        assert engine.env_i[n, I_FRAMES] == f and engine.info(n)["start_frame"] == f
+        assert engine.env_i[n, I_SWITCH] == (f > switch_index)
+        played_it.reset()
+        played_it.engine.step_frames(actions[None, :f])
+        assert engine.env_f[n, F_PHI] == played_it.engine.env_f[0, F_PHI]
+        assert engine.env_i[n, I_SWITCH] == played_it.engine.env_i[0, I_SWITCH]
+        assert (engine.sim.state.ninja_f[n] == played_it.engine.sim.state.ninja_f[0]).all()
+    assert (engine.env_i[on_plan, I_START_FRAME] > switch_index).any()
+
+
+def test_an_episode_started_along_its_plan_wins_by_the_rest_of_it():
+    level, actions = _replay(PLAN_REPLAY)
+    plan = read_replay(PLAN_REPLAY).inputs
+    venv = NinjaVecEnv([level], num_envs=1, config=EnvConfig(action_repeat=1), seed=0)
+    venv.engine.set_start_plans([plan], share=1.0)
+    venv.reset()
+    f = int(venv.engine.env_i[0, I_START_FRAME])
+    assert f > 0
+    for action in actions[f:-1]:
+        _, _, dones, _ = venv.step(np.array([action]))
+        assert not dones[0]
+    _, _, dones, infos = venv.step(np.array([actions[-1]]))
+    assert dones[0] and infos[0]["is_success"] and infos[0]["frames"] == len(plan)
+    assert infos[0]["start_frame"] == f and infos[0]["episode"]["l"] == len(plan) - f
+
+
+def test_no_plan_share_samples_as_without_plans():
+    level, _ = _replay(PLAN_REPLAY)
+    plan = read_replay(PLAN_REPLAY).inputs
+    other = build_level(TEST_MAPS[0].read_bytes(), TEST_MAPS[0].name)
+    plain, with_plans = (NinjaVecEnv([level, other], num_envs=16, seed=5) for _ in range(2))
+    with_plans.engine.set_start_plans([plan, None], share=0.0)
+    for venv in (plain, with_plans):
+        venv.reset()
+    assert (plain.engine.sim.state.env_i == with_plans.engine.sim.state.env_i).all()
+    assert (with_plans.engine.env_i[:, I_START_FRAME] == 0).all()
+    with pytest.raises(ValueError, match="share must be in"):
+        plain.engine.set_start_plans([plan, None], share=1.5)
+    with pytest.raises(ValueError, match="1 for 2 levels"):
+        plain.engine.set_start_plans([plan], share=0.5)
+
+
+def test_a_plan_that_is_not_the_levels_is_refused_where_it_ends_the_episode():
+    level, _ = _replay(PLAN_REPLAY)
+    venv = NinjaVecEnv([level], num_envs=64, seed=0)
+    wrong = np.full(40, ACTION_TO_INPUT_BYTE[1], np.uint8)   # left into a mine, dead at 32
+    assert simulate_inputs(level, wrong)["outcome_frame"] == 32
+    venv.engine.set_start_plans([wrong], share=1.0)
+    with pytest.raises(ValueError, match="not a winning run of this level"):
+        venv.reset()
 
 
 def test_single_and_vector_env_give_identical_observations():

@@ -40,11 +40,14 @@ from .observations import (
     surroundings_kernel,
 )
 from .rewards import (
+    ENV_I_COLUMNS,
     F_RETURN,
     I_FRAMES,
+    I_START_FRAME,
     I_STEPS,
     I_SWITCH,
     reset_kernel,
+    start_from_plan,
     step_kernel,
     stuck,
 )
@@ -125,7 +128,7 @@ class Engine:
                               config.shaping_scale, r.max_distance], np.float64)
         self._action_bytes = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
         self.env_f = np.zeros((num_envs, 4))
-        self.env_i = np.zeros((num_envs, 4), np.int64)
+        self.env_i = np.zeros((num_envs, ENV_I_COLUMNS), np.int64)
         self._repeat_frames = np.full(num_envs, config.action_repeat, np.int64)
         self.rewards = np.zeros(num_envs, np.float32)
         self.terminated = np.zeros(num_envs, bool)
@@ -133,6 +136,8 @@ class Engine:
         self._all = np.arange(num_envs, dtype=np.int64)
 
         self.obs = self._allocate_observations()
+        self._plans: list[np.ndarray | None] | None = None
+        self._plan_share = 0.0
         self._renderer = None
         if any(k in config.observations for k in ("player_frame", "global_view")):
             from ninjarl.draw import raster
@@ -164,13 +169,47 @@ class Engine:
     def reset(self, ids: np.ndarray | None = None, levels: np.ndarray | None = None) -> None:
         """Start new episodes in envs `ids` (all by default) on `levels` (sampled if None)."""
         ids = self._all if ids is None else np.asarray(ids, np.int64)
-        if levels is None:
+        sampled = levels is None
+        if sampled:
             levels = np.array([self._sample_level(int(n)) for n in ids], np.int64)
         levels = np.broadcast_to(np.asarray(levels, np.int64), ids.shape).copy()
         if len(levels) and (levels.min() < 0 or levels.max() >= len(self.levels)):
             raise ValueError(f"level index out of range 0..{len(self.levels) - 1}: {levels}")
         reset_kernel(self.sim.bank, self.sim.state, ids, levels, self._lvl_i, self.env_f,
                      self.env_i, self._objective, self._rew)
+        if sampled and self._plans is not None:
+            self._start_along_plans(ids, levels)
+
+    def set_start_plans(self, plans: Sequence[np.ndarray | None], share: float) -> None:
+        """Start a ``share`` of the episodes whose level :meth:`reset` samples at a state of
+        that level's plan (``plans[level]``: the input bytes, one per frame, of a winning run
+        of it; None for a level without one), reached by playing a uniformly drawn number of
+        whole steps of it, short of its last frame. ``info["start_frame"]`` says how many
+        frames an episode started with (0: at the spawn). Episodes on levels given to
+        :meth:`reset` start at the spawn. ``share`` 0 or no plans: every episode does."""
+        if len(plans) != len(self.levels):
+            raise ValueError(f"start plans: {len(plans)} for {len(self.levels)} levels")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"start plans: share must be in [0, 1], got {share!r}")
+        self._plans = [None if plan is None else np.ascontiguousarray(plan, np.uint8)
+                       for plan in plans]
+        self._plan_share = float(share)
+        if share == 0.0 or all(plan is None for plan in self._plans):
+            self._plans = None
+
+    def _start_along_plans(self, ids: np.ndarray, levels: np.ndarray) -> None:
+        step = self.config.action_repeat
+        for n, level in zip(ids.tolist(), levels.tolist()):
+            plan = self._plans[level]
+            if plan is None or self.rng.random() >= self._plan_share:
+                continue
+            frames = int(self.rng.integers((len(plan) - 1) // step + 1)) * step
+            if frames and not start_from_plan(
+                    self.sim.bank, self.sim.state, n, plan, frames, self._lvl_i, self.env_f,
+                    self.env_i, self._objective, self._rew, self._near):
+                raise ValueError(f"start plans: the plan of level {self.levels[level].name} "
+                                 f"ends the episode within its first {frames} frames: it is "
+                                 "not a winning run of this level")
 
     def _sample_level(self, env_index: int) -> int:
         if self.level_sampler is None:
@@ -297,6 +336,7 @@ class Engine:
             "frames": int(self.env_i[n, I_FRAMES]),
             "death_cause": DEATH_CAUSES.get(cause, "") if dead else "",
             "switch_activated": bool(self.env_i[n, I_SWITCH]),
+            "start_frame": int(self.env_i[n, I_START_FRAME]),
             "stuck": (not dead and state != ST_CELEBRATING
                       and bool(stuck(self.env_i, n, self.config.stuck_frames))),
         }

@@ -21,7 +21,8 @@ from .objective import objective_distance_at
 
 # env_f / env_i columns: per-environment episode bookkeeping of the engine
 F_PHI, F_ANCHOR_X, F_ANCHOR_Y, F_RETURN = 0, 1, 2, 3
-I_FRAMES, I_SWITCH, I_ANCHOR_FRAME, I_STEPS = 0, 1, 2, 3
+I_FRAMES, I_SWITCH, I_ANCHOR_FRAME, I_STEPS, I_START_FRAME = 0, 1, 2, 3, 4
+ENV_I_COLUMNS = 5
 # lvl_i columns (per level)
 L_SWITCH, L_DOOR = 0, 1
 # reward parameter vector
@@ -56,6 +57,7 @@ def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, fields, rew):
     env_i[n, I_STEPS] = 0
     env_i[n, I_SWITCH] = 0
     env_i[n, I_ANCHOR_FRAME] = 0
+    env_i[n, I_START_FRAME] = 0
     env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
     env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
     env_f[n, F_RETURN] = 0.0
@@ -74,6 +76,27 @@ def stuck(env_i, n, stuck_frames):
 def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, fields, rew):
     for k in range(ids.shape[0]):
         _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, fields, rew)
+
+
+@jit
+def start_from_plan(bank, st, n, inputs, frames, lvl_i, env_f, env_i, fields, rew, near):
+    """Move env n, whose episode has just started, along the first ``frames`` input bytes of
+    a plan of its level; the episode goes on from there as if it had played them (its clock,
+    switch and shaping potential included), without their rewards. Returns False, with env
+    n left where it stopped, if those frames end the episode."""
+    for f in range(frames):
+        h, j = decode_input(inputs[f])
+        tick(bank, st, n, h, j, near)
+        if episode_over(st, n):
+            return False
+    env_i[n, I_FRAMES] = frames
+    env_i[n, I_START_FRAME] = frames
+    env_i[n, I_ANCHOR_FRAME] = frames
+    env_i[n, I_SWITCH] = 1 if _switch_activated(bank, st, n, lvl_i) else 0
+    env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
+    env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
+    env_f[n, F_PHI] = _potential(st, n, env_i, fields, rew)
+    return True
 
 
 @jit

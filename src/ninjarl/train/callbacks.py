@@ -20,7 +20,13 @@ class MetricsCallback(BaseCallback):
     ``rollout/success_rate/<category>``, ``rollout/episodes`` and ``time/update_seconds`` (the
     previous PPO update), and shows a progress bar (steps of the run's total, steps/s,
     episodes, recent success). The last rollout may overshoot the total by part of a rollout;
-    the bar stops at 100% and the final log line gives the exact step count."""
+    the bar stops at 100% and the final log line gives the exact step count.
+
+    An episode that started along a plan (``info["start_frame"] > 0``, ``planner_bc.
+    plan_starts``) skipped part of its level: it is counted apart
+    (``rollout/plan_start_episodes``, ``rollout/plan_start_success_rate``), neither in the
+    success rates above nor by the curriculum. SB3's own ``rollout/success_rate`` and
+    ``rollout/ep_rew_mean`` take every episode."""
 
     def __init__(self, categories: Sequence[str], total_timesteps: int, stream=None,
                  curriculum=None):
@@ -31,7 +37,9 @@ class MetricsCallback(BaseCallback):
         self.stream = stream
         self.results: dict[str, deque] = defaultdict(lambda: deque(maxlen=WINDOW))
         self.recent: deque = deque(maxlen=WINDOW)
+        self.plan_start_results: deque = deque(maxlen=WINDOW)
         self.episodes = 0
+        self.plan_start_episodes = 0
         self._rollout_end = None
         self.update_seconds: list[float] = []
         self._bar: tqdm | None = None
@@ -50,6 +58,10 @@ class MetricsCallback(BaseCallback):
         for n in np.flatnonzero(self.locals["dones"]):
             info = self.locals["infos"][n]
             success = bool(info["is_success"])
+            if info.get("start_frame", 0) > 0:
+                self.plan_start_results.append(success)
+                self.plan_start_episodes += 1
+                continue
             self.results[self.categories[info["level_index"]]].append(success)
             self.recent.append(success)
             self.episodes += 1
@@ -61,6 +73,10 @@ class MetricsCallback(BaseCallback):
         for category, results in self.results.items():
             self.logger.record(f"rollout/success_rate/{category}", float(np.mean(results)))
         self.logger.record("rollout/episodes", self.episodes)
+        if self.plan_start_episodes:
+            self.logger.record("rollout/plan_start_episodes", self.plan_start_episodes)
+            self.logger.record("rollout/plan_start_success_rate",
+                               float(np.mean(self.plan_start_results)))
         if self.curriculum is not None:
             for key, value in self.curriculum.stats().items():
                 self.logger.record(key, value)
@@ -78,13 +94,16 @@ class MetricsCallback(BaseCallback):
 
     def state(self) -> dict:
         return {"episodes": self.episodes, "results": {k: list(v) for k, v in self.results.items()},
-                "recent": list(self.recent)}
+                "recent": list(self.recent), "plan_start_episodes": self.plan_start_episodes,
+                "plan_start_results": list(self.plan_start_results)}
 
     def load_state(self, state: dict) -> None:
         self.episodes = state.get("episodes", 0)
         for k, v in state.get("results", {}).items():
             self.results[k].extend(v)
         self.recent.extend(state.get("recent", []))
+        self.plan_start_episodes = state.get("plan_start_episodes", 0)
+        self.plan_start_results.extend(state.get("plan_start_results", []))
 
 
 class BetweenUpdates(BaseCallback):

@@ -89,6 +89,13 @@ class PlannerBCConfig:
     cloning_coef: float = 0.0
     #: demonstration samples in each of those cloning losses
     cloning_batch_size: int = 512
+    #: share of the training episodes on a level with a plan that start at a state of the
+    #: plan instead of the spawn (a uniformly drawn number of its steps played;
+    #: :meth:`ninjarl.env.Engine.set_start_plans`), so that PPO also practises the parts of a
+    #: level beyond where it fails (after Salimans and Chen 2018's starts from demonstration
+    #: states); the curriculum and the per-category success rates count the episodes from
+    #: the spawn only; 0: every episode starts at the spawn
+    plan_starts: float = 0.0
 
     def __post_init__(self):
         for name, low in (("budget_frames", 1), ("epochs", 1), ("batch_size", 1),
@@ -103,6 +110,10 @@ class PlannerBCConfig:
                 or not 0 <= self.cloning_coef < float("inf")):
             raise ValueError(f"planner_bc.cloning_coef must be a number >= 0, got "
                              f"{self.cloning_coef!r}")
+        if (isinstance(self.plan_starts, bool) or not isinstance(self.plan_starts, (int, float))
+                or not 0 <= self.plan_starts <= 1):
+            raise ValueError(f"planner_bc.plan_starts must be a number in [0, 1], got "
+                             f"{self.plan_starts!r}")
         if not isinstance(self.bundled_recoveries, bool):
             raise ValueError("planner_bc.bundled_recoveries must be true or false, got "
                              f"{self.bundled_recoveries!r}")

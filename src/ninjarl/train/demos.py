@@ -165,6 +165,14 @@ def demo_file_name(level: Level) -> str:
     return f"{safe_name(level.name)}.replay"
 
 
+def demonstration_inputs(levels: Sequence[Level], demos_dir: str | Path) -> list[np.ndarray | None]:
+    """Per level, the input bytes of its demonstration in ``demos_dir`` (written by
+    :func:`make_demonstrations`), None where the planner found none."""
+    demos_dir = Path(demos_dir)
+    paths = [demos_dir / demo_file_name(level) for level in levels]
+    return [read_replay(path).inputs if path.is_file() else None for path in paths]
+
+
 def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str | Path,
                           log: Callable[[str], None] | None = print) -> Path:
     """Demonstrations of the training ``levels`` in ``OUT/demos`` (with the shipped

@@ -17,7 +17,7 @@ from stable_baselines3.common.logger import Image
 from stable_baselines3.common.utils import set_random_seed
 
 from ..atomic import current_dir, recover_dir, safe_name, write_json
-from ..env import make_vec_env
+from ..env import NinjaVecEnv, find_env, make_vec_env
 from ..eval import EvalLevel, evaluate
 from ..eval.levels import resolve_spec
 from ..eval.report import EVAL_SETS_PREFIX
@@ -33,7 +33,7 @@ from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .cloning_ppo import PPOWithCloning
 from .config import TrainConfig
 from .curriculum import Curriculum
-from .demos import planner_bc_checkpoint, planner_bc_dataset
+from .demos import demonstration_inputs, planner_bc_checkpoint, planner_bc_dataset
 from .model import build_model
 from .transfer import transfer_weights, write_report
 
@@ -217,6 +217,11 @@ def _run(config: TrainConfig, resume: bool, log, saved_levels: list | None = Non
         transfer = transfer_weights(model, bc_checkpoint, config)
         write_report(transfer, out / "transfer_report.json")
         log(transfer.summary())
+    if config.planner_bc and config.planner_bc.plan_starts > 0:
+        plans = demonstration_inputs(levels.train, out / "demos")
+        find_env(venv, NinjaVecEnv).engine.set_start_plans(plans, config.planner_bc.plan_starts)
+        log(f"plan starts: {config.planner_bc.plan_starts:.0%} of the episodes on the "
+            f"{sum(p is not None for p in plans)} training levels with a plan start along it")
     if isinstance(model, PPOWithCloning):
         demonstrations = planner_bc_dataset(config, out, log)
         model.set_demonstrations(demonstrations.obs, demonstrations.actions, config.seed,
