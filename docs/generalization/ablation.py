@@ -1,7 +1,8 @@
 """The ablation table of docs/generalization.md from ``ninjarl compare`` directories: one row per
 compared label, per held-out category the mean success over seeds with the lowest and highest
 seed in brackets, the real game's levels (``evals/official``) as levels won out of 5 (mean over
-seeds), the other generator family's test split (``evals/open_test``, overall success), the
+seeds), the other generator family's test split (``evals/open_test`` or ``evals/test``,
+overall success), the
 curriculum stage each seed reached, and the training speed (median over seeds, from
 ``train_summary.json``).
 
@@ -32,7 +33,9 @@ def cell(values: list[float]) -> str:
 def row(label: str, seeds: list[Path]) -> str:
     held_out = [read(s / "eval.json") for s in seeds]
     official = [read(s / "evals" / "official" / "eval.json") for s in seeds]
-    other = [read(s / "evals" / "open_test" / "eval.json") for s in seeds]
+    # the open-style test split, evaluated as "open_test" or, given as OPEN_TEST/test, "test"
+    other = [read(s / "evals" / "open_test" / "eval.json")
+             or read(s / "evals" / "test" / "eval.json") for s in seeds]
     summaries = [read(s / "train_summary.json") for s in seeds]
     stages = []
     for s in seeds:
