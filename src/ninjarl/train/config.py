@@ -63,7 +63,7 @@ class FinetuneConfig:
 @dataclass(frozen=True)
 class PlannerBCConfig:
     """Behaviour cloning from the planner's demonstrations before PPO
-    (:mod:`ninjarl.train.demos`): the planner searches every training level for a winning
+    (:mod:`ninjarl.train.planner_bc`): the planner searches every training level for a winning
     input sequence with ``budget_frames`` simulator frames (levels it does not solve are left
     out), the run's own policy is trained on the plans for ``epochs`` epochs of
     ``batch_size``-sample minibatches at ``learning_rate``, and PPO starts from it with the

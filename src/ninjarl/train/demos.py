@@ -1,17 +1,11 @@
-"""Behaviour cloning from the planner's demonstrations before PPO (``TrainConfig.planner_bc``).
+"""The planner's demonstrations of training levels, for behaviour cloning
+(:mod:`ninjarl.train.planner_bc`).
 
-Before its first PPO update, a run with ``planner_bc`` set
-1. makes a demonstration of every training level: the planner's winning plan
-   (:func:`ninjarl.solve.solve_levels`: best-first search, a plan counts only if a fresh
-   simulation of it wins), copied to ``OUT/demos/<level>.replay``, with ``OUT/demos/demos.json``
-   saying which levels were solved. Only training levels are searched: the held-out levels
-   stay unseen;
-2. trains the run's own policy on them (:func:`ninjarl.train.bc.run_bc`: the observations of
-   the same code path PPO uses, a fifth of the demonstrations held out for the report) into
-   ``OUT/bc``,
-
-and PPO starts from that checkpoint (strict transfer, ``transfer_report.json``) with the
-``finetune`` settings, as from ``TrainConfig.bc``.
+:func:`make_demonstrations` makes a demonstration of every level it is given: the planner's
+winning plan (:func:`ninjarl.solve.solve_levels`: best-first search, a plan counts only if a
+fresh simulation of it wins), copied to ``OUT_DIR/<level>.replay`` (:func:`demo_file_name`),
+with ``OUT_DIR/demos.json`` saying which levels were solved. Runs give it their training
+levels only: the held-out levels stay unseen.
 
 Plans are cached by the level's content and the planner settings, under
 ``$XDG_CACHE_HOME/ninjarl/demos/<settings digest>/`` (``plans/<sha256>.replay``; a level the
@@ -31,7 +25,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +35,6 @@ from ..levels.dataset import cache_dir
 from ..sim import Level, read_replay, simulate_inputs
 from ..sim.replay import encode_replay
 from ..solve import PlannerConfig, solve_levels
-from .autotune import available_cores
-from .config import TrainConfig
 
 #: the category under which plans are written in the cache (solve_levels' OUT/<category>/)
 PLANS = "plans"
@@ -171,61 +163,3 @@ def demonstration_inputs(levels: Sequence[Level], demos_dir: str | Path) -> list
     demos_dir = Path(demos_dir)
     paths = [demos_dir / demo_file_name(level) for level in levels]
     return [read_replay(path).inputs if path.is_file() else None for path in paths]
-
-
-def planner_bc_checkpoint(config: TrainConfig, levels: Sequence[Level], out: str | Path,
-                          log: Callable[[str], None] | None = print) -> Path:
-    """Demonstrations of the training ``levels`` in ``OUT/demos`` (with the shipped
-    recoveries and ``recovery_rounds`` rounds of its own, :mod:`ninjarl.train.recovery`, each
-    round cloned into ``OUT/bc-round<i>`` first), behaviour-cloned with the run's ``config``
-    into ``OUT/bc``; returns that checkpoint's directory."""
-    from .bc import build_bc_model, run_bc
-    from .checkpoint import load_policy
-    from .recovery import add_bundled_recoveries, make_recoveries
-
-    settings = config.planner_bc
-    if settings is None:
-        raise ValueError("planner_bc_checkpoint: the config has no planner_bc settings")
-    out = Path(out)
-    planner = PlannerConfig(budget_frames=settings.budget_frames)
-    document = make_demonstrations(levels, out / "demos", planner,
-                                    jobs=min(available_cores(), len(levels)), log=log)
-    if document["solved"] < 2:
-        raise ValueError(f"planner_bc: the planner solved {document['solved']} of "
-                         f"{document['levels']} training levels within "
-                         f"{settings.budget_frames:,} frames; behaviour cloning needs at least "
-                         "2 (one to train on, one to validate): raise "
-                         "planner_bc.budget_frames or leave planner_bc out")
-    def clone(bc_dir: Path) -> Path:
-        run_bc(out / "demos", bc_dir, config=_cloning_config(config, bc_dir),
-               epochs=settings.epochs, batch_size=settings.batch_size,
-               lr=settings.learning_rate, seed=config.seed, log=log)
-        return bc_dir
-
-    if settings.bundled_recoveries:
-        add_bundled_recoveries(levels, out / "demos", log=log)
-    for round_index in range(settings.recovery_rounds):
-        model = build_bc_model(_cloning_config(config, out / f"bc-round{round_index}"),
-                               levels[0].map_data.raw)
-        load_policy(clone(out / f"bc-round{round_index}"), model.policy)
-        model.policy.set_training_mode(False)
-        make_recoveries(model, levels, out / "demos", config, planner,
-                        settings.recovery_back_frames, jobs=available_cores(), log=log)
-    return clone(out / "bc")
-
-
-def planner_bc_dataset(config: TrainConfig, out: str | Path,
-                       log: Callable[[str], None] | None = print):
-    """The samples that :func:`planner_bc_checkpoint` cloned into ``OUT/bc`` (its
-    demonstrations and recoveries), read back from that cloning's cache: the data of the
-    cloning loss during PPO (``planner_bc.cloning_coef``)."""
-    from .bc import default_cache_dir, replays_dataset
-    out = Path(out)
-    return replays_dataset(out / "demos", _cloning_config(config, out / "bc"),
-                           default_cache_dir(out / "bc"), seed=config.seed, log=log)
-
-
-def _cloning_config(config: TrainConfig, bc_dir: Path) -> TrainConfig:
-    """The run's config as the cloning into ``bc_dir`` uses it (its observations and frame
-    stack decide the samples; no planner_bc of its own)."""
-    return replace(config, planner_bc=None, out=str(bc_dir))

@@ -33,8 +33,9 @@ from .checkpoint import read_checkpoint, restore_training, save_checkpoint
 from .cloning_ppo import PPOWithCloning
 from .config import TrainConfig
 from .curriculum import Curriculum
-from .demos import demonstration_inputs, planner_bc_checkpoint, planner_bc_dataset
+from .demos import demonstration_inputs
 from .model import build_model
+from .planner_bc import planner_bc_checkpoint, planner_bc_dataset
 from .transfer import transfer_weights, write_report
 
 CHECKPOINT_DIR = "checkpoint"
