@@ -2,9 +2,8 @@
 compared label, per held-out category the mean success over seeds with the lowest and highest
 seed in brackets, the real game's levels (``evals/official``) as levels won out of 5 (mean over
 seeds), the other generator family's test split (``evals/open_test`` or ``evals/test``,
-overall success), the
-curriculum stage each seed reached, and the training speed (median over seeds, from
-``train_summary.json``).
+overall success), the curriculum stage each seed reached, and the training speed (median
+over seeds, from ``train_summary.json``).
 
     python docs/generalization/ablation.py /work/runs/abl/cmp /work/runs/abl/cmp_preview ...
 """

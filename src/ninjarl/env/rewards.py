@@ -53,14 +53,21 @@ def _switch_activated(bank, st, n, lvl_i):
 @jit
 def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, fields, rew):
     reset_env(bank, st, n, level)
-    env_i[n, I_FRAMES] = 0
     env_i[n, I_STEPS] = 0
-    env_i[n, I_SWITCH] = 0
-    env_i[n, I_ANCHOR_FRAME] = 0
-    env_i[n, I_START_FRAME] = 0
+    env_f[n, F_RETURN] = 0.0
+    _count_from_here(bank, st, n, 0, lvl_i, env_f, env_i, fields, rew)
+
+
+@jit
+def _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, fields, rew):
+    """Env n's episode counts from the ninja's state now, ``frames`` into it: its clock, its
+    switch, the stuck cut's anchor and the shaping potential."""
+    env_i[n, I_FRAMES] = frames
+    env_i[n, I_START_FRAME] = frames
+    env_i[n, I_ANCHOR_FRAME] = frames
+    env_i[n, I_SWITCH] = 1 if _switch_activated(bank, st, n, lvl_i) else 0
     env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
     env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
-    env_f[n, F_RETURN] = 0.0
     env_f[n, F_PHI] = _potential(st, n, env_i, fields, rew)
 
 
@@ -89,13 +96,7 @@ def start_from_plan(bank, st, n, inputs, frames, lvl_i, env_f, env_i, fields, re
         tick(bank, st, n, h, j, near)
         if episode_over(st, n):
             return False
-    env_i[n, I_FRAMES] = frames
-    env_i[n, I_START_FRAME] = frames
-    env_i[n, I_ANCHOR_FRAME] = frames
-    env_i[n, I_SWITCH] = 1 if _switch_activated(bank, st, n, lvl_i) else 0
-    env_f[n, F_ANCHOR_X] = st.ninja_f[n, X]
-    env_f[n, F_ANCHOR_Y] = st.ninja_f[n, Y]
-    env_f[n, F_PHI] = _potential(st, n, env_i, fields, rew)
+    _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, fields, rew)
     return True
 
 
