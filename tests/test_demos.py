@@ -85,6 +85,14 @@ def test_planner_bc_settings_are_checked_and_exclusive(tmp_path):
                          ({"planner_bc": {}, "hierarchical": {}}, "hierarchical agents")]:
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_dict(bad, "run.json")
+    # settings made in code are held to the same types and ranges as a file's
+    for bad, message in [({"epochs": 1.5}, "epochs: expected an integer"),
+                         ({"plan_starts": -0.1}, r"plan_starts: must be in \[0, 1\]"),
+                         ({"cloning_coef": float("nan")}, "cloning_coef: must be finite"),
+                         ({"recovery_back_frames": -1}, "recovery_back_frames: must be in"),
+                         ({"bundled_recoveries": 1}, "bundled_recoveries: expected true")]:
+        with pytest.raises(ValueError, match=message):
+            PlannerBCConfig(**bad)
     # a --bc checkpoint given with a file that sets planner_bc replaces it
     assert "planner_bc" in json.loads(curriculum_recipe_path().read_text())
     given = TrainConfig.load(curriculum_recipe_path(), bc=str(tmp_path))

@@ -98,25 +98,8 @@ class PlannerBCConfig:
     plan_starts: float = 0.0
 
     def __post_init__(self):
-        for name, low in (("budget_frames", 1), ("epochs", 1), ("batch_size", 1),
-                          ("recovery_rounds", 0), ("recovery_back_frames", 0),
-                          ("cloning_batch_size", 1)):
-            value = getattr(self, name)
-            if type(value) is not int or value < low:
-                raise ValueError(f"planner_bc.{name} must be an integer >= {low}, got {value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"planner_bc.learning_rate must be > 0, got {self.learning_rate!r}")
-        if (isinstance(self.cloning_coef, bool) or not isinstance(self.cloning_coef, (int, float))
-                or not 0 <= self.cloning_coef < float("inf")):
-            raise ValueError(f"planner_bc.cloning_coef must be a number >= 0, got "
-                             f"{self.cloning_coef!r}")
-        if (isinstance(self.plan_starts, bool) or not isinstance(self.plan_starts, (int, float))
-                or not 0 <= self.plan_starts <= 1):
-            raise ValueError(f"planner_bc.plan_starts must be a number in [0, 1], got "
-                             f"{self.plan_starts!r}")
-        if not isinstance(self.bundled_recoveries, bool):
-            raise ValueError("planner_bc.bundled_recoveries must be true or false, got "
-                             f"{self.bundled_recoveries!r}")
+        # the types and ranges a config file is held to (_RANGES), for settings made in code
+        _check(vars(self), PlannerBCConfig, "planner_bc")
 
 
 @dataclass(frozen=True)
@@ -405,7 +388,11 @@ _RANGES: dict[type, dict[str, _Rule]] = {
     FinetuneConfig: {"learning_rate": _POSITIVE, "ent_coef": _NON_NEGATIVE,
                      "clip_range": _POSITIVE},
     PlannerBCConfig: {"budget_frames": _between(1, 2**62), "epochs": _between(1, 10**6),
-                      "batch_size": _between(1, 2**24), "learning_rate": _POSITIVE},
+                      "batch_size": _between(1, 2**24), "learning_rate": _POSITIVE,
+                      "recovery_rounds": _between(0, 10**6),
+                      "recovery_back_frames": _between(0, 2**31 - 1),
+                      "cloning_coef": _NON_NEGATIVE, "cloning_batch_size": _between(1, 2**24),
+                      "plan_starts": _FRACTION},
     HierarchicalConfig: {"max_steps": _between(1, 2**31 - 1), "completion_bonus": _NON_NEGATIVE,
                          "shaping_scale": _NON_NEGATIVE, "embedding_dim": _between(1, MAX_WIDTH)},
     CurriculumConfig: {"window": _between(1, 10**7), "threshold": _FRACTION,
