@@ -290,6 +290,9 @@ BAD_CHECKPOINTS = [      # (what, the edit, file, field/message); the 32-step ru
      "env_state.npz", "last_obs_game_state: shape (2, 3), expected (2, 32)"),
     ("missing array", _edit_arrays("engine_env_i", KeyError), "env_state.npz",
      "missing array 'engine_env_i'"),
+    # checkpoints written before the episode's start frame was kept have 4 columns
+    ("older env_i", _edit_arrays("engine_env_i", lambda a: a[:, :4]), "env_state.npz",
+     "engine state env_i: shape (2, 4), this engine has (2, 5)"),
 ]
 
 
