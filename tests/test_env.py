@@ -19,7 +19,7 @@ from ninjarl.env import (
 from ninjarl.env.config import reward_bounds
 from ninjarl.env.rewards import F_PHI, I_FRAMES, I_START_FRAME, I_SWITCH
 from ninjarl.sim import build_level, read_replay, simulate_inputs
-from ninjarl.sim.constants import T_EXIT_SWITCH
+from ninjarl.sim.constants import CELL, GRID_W, T_EXIT_SWITCH
 from ninjarl.sim.layout import ES_TYPE, V_LEVEL, X, Y
 from ninjarl.sim.replay import ACTION_TO_INPUT_BYTE
 
@@ -135,6 +135,9 @@ def test_plan_starts_put_episodes_on_their_plan_with_its_clock_and_switch():
         assert engine.env_f[n, F_PHI] == played_it.engine.env_f[0, F_PHI]
         assert engine.env_i[n, I_SWITCH] == played_it.engine.env_i[0, I_SWITCH]
         assert (engine.sim.state.ninja_f[n] == played_it.engine.sim.state.ninja_f[0]).all()
+        visited = np.flatnonzero(engine.visited[n])          # the novelty bonus starts here
+        x, y = engine.sim.state.ninja_f[n, [X, Y]]
+        assert visited.tolist() == [int(y // CELL) * GRID_W + int(x // CELL)]
     assert (engine.env_i[on_plan, I_START_FRAME] > switch_index).any()
 
 
@@ -293,6 +296,30 @@ def test_reward_invariant_and_shaping_telescopes(path):
     # this human win, at its own time, beats every possible death and timeout on its level
     _, best_death, best_timeout = reward_bounds(config)
     assert shaped.sum() > max(best_death, best_timeout) - phi0
+
+
+def test_novelty_bonus_pays_each_cell_once_an_episode():
+    """With ``reward.novelty``, a step's reward gains the bonus exactly when the step ends in a
+    grid cell the ninja has not been in this episode (its start cell counts as visited); the
+    next episode pays for the same cells again."""
+    level, actions = _replay(BC_REPLAYS[5])         # a complex level, 769 frames, 43 cells
+    trace = simulate_inputs(level, read_replay(BC_REPLAYS[5]).inputs)
+    bonus = 0.0005
+    rewards = {}
+    for novelty in (0.0, bonus):
+        env = NinjaEnv([level], EnvConfig(action_repeat=1, reward=RewardConfig(novelty=novelty)))
+        episodes = []
+        for _ in range(2):
+            env.reset()
+            spawn = env.engine.sim.state.ninja_f[0, [X, Y]].copy()
+            episodes.append(np.array([env.step(a)[1] for a in actions], np.float64))
+        rewards[novelty] = episodes
+    cells = [(int(x // CELL), int(y // CELL))
+             for x, y in [spawn, *zip(trace["x"][:len(actions)], trace["y"][:len(actions)])]]
+    new = np.array([cell not in cells[:k] for k, cell in enumerate(cells)][1:])
+    assert 30 < new.sum() < len(actions) / 10
+    for plain, with_bonus in zip(rewards[0.0], rewards[bonus]):
+        np.testing.assert_allclose(with_bonus - plain, bonus * new, atol=1e-12)
 
 
 def test_win_at_the_time_limit_beats_every_failure():

@@ -61,15 +61,21 @@ def test_config_observation_errors_name_the_bad_keys():
     ({"gamma": 0.0}, r"^EnvConfig.gamma must be in \(0, 1\], got 0.0$"),
     ({"gamma": 1.01}, r"^EnvConfig.gamma must be in \(0, 1\], got 1.01$"),
     ({"reward": RewardConfig(completion=0.0)},
-     r"^EnvConfig.reward: completion must be > 0, switch >= 0, death <= 0$"),
+     r"^EnvConfig.reward: completion must be > 0, switch >= 0, death <= 0, novelty >= 0$"),
+    ({"reward": RewardConfig(novelty=-0.001)}, r"^EnvConfig.reward: completion must be > 0"),
     ({"reward": RewardConfig(switch=-0.1)}, r"^EnvConfig.reward: completion must be > 0"),
     ({"reward": RewardConfig(death=0.1)}, r"^EnvConfig.reward: completion must be > 0"),
     # 5000 frames at -0.01: worst win 0.1 + 1 - 50; the shaping scale 0.5 / (0.01 * 1249) gives
     # a drift of 0.5, so the best death is 0.1 - 0.5 - 0.01 + 0.5, the best timeout 0.1 - 50 + 0.5
     ({"reward": RewardConfig(time_per_frame=-0.01)},
      r"^EnvConfig.reward: a win at the time limit would return -48.9000, not more than the "
-     r"best death \(0.0900\) or timeout \(-49.4000\); reduce reward.time_per_frame or "
-     r"reward.shaping_scale$"),
+     r"best death \(0.0900\) or timeout \(-49.4000\); reduce reward.time_per_frame, "
+     r"reward.shaping_scale or reward.novelty$"),
+    # a novelty bonus for each of the 966 cells inside the border counts to the best death and
+    # timeout: the best death 0.1 - 0.5 - 0.0001 + 0.5 + 0.966, the worst win 0.1 + 1 - 0.5
+    ({"reward": RewardConfig(novelty=0.001)},
+     r"^EnvConfig.reward: a win at the time limit would return 0.6000, not more than the "
+     r"best death \(1.0659\) or timeout \(1.0660\)"),
 ])
 def test_config_errors_name_the_setting_and_value(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from ..sim.constants import CELL_DIVISORS, WORLD_H, WORLD_W
+from ..sim.constants import CELL_DIVISORS, GRID_H, GRID_W, WORLD_H, WORLD_W
 
 #: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
@@ -50,6 +50,10 @@ class RewardConfig:
     * ``death`` when it dies (terminal);
     * ``switch`` once, on the step the exit switch is activated;
     * ``time_per_frame`` times the frames simulated in the step (action repeat);
+    * ``novelty`` on each step that ends with the ninja's centre in a grid cell (24 px) it
+      has not been in this episode (the cell it starts in counts as visited): a count-based
+      exploration bonus against the frozen agent. Unlike the shaping it changes the optimal
+      policy, towards covering ground; 0 (the default) leaves the reward as it was;
     * potential-based shaping ``gamma * phi(s') - phi(s)`` with
       ``phi(s) = -shaping_scale * min(d, max_distance) / max_distance`` where ``d`` is the path
       distance (px) from the ninja to the current objective (switch, then exit door), by way
@@ -68,6 +72,7 @@ class RewardConfig:
     time_per_frame: float = -0.0001
     shaping_scale: float | None = None
     max_distance: float = 2000.0
+    novelty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,17 @@ class EnvConfig:
                              f"(world pixels per pixel), got {self.global_view_scale!r}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"EnvConfig.gamma must be in (0, 1], got {self.gamma}")
-        if self.reward.completion <= 0 or self.reward.switch < 0 or self.reward.death > 0:
-            raise ValueError("EnvConfig.reward: completion must be > 0, switch >= 0, death <= 0")
+        r = self.reward
+        if r.completion <= 0 or r.switch < 0 or r.death > 0 or not r.novelty >= 0:
+            raise ValueError("EnvConfig.reward: completion must be > 0, switch >= 0, "
+                             "death <= 0, novelty >= 0")
         worst_win, best_death, best_timeout = reward_bounds(self)
         if not worst_win > max(best_death, best_timeout):
             raise ValueError(
                 "EnvConfig.reward: a win at the time limit would return "
                 f"{worst_win:.4f}, not more than the best death ({best_death:.4f}) or timeout "
-                f"({best_timeout:.4f}); reduce reward.time_per_frame or reward.shaping_scale")
+                f"({best_timeout:.4f}); reduce reward.time_per_frame, reward.shaping_scale or "
+                "reward.novelty")
 
     def game_rules(self) -> "EnvConfig":
         """This config without the training-only stuck cut: episodes end only as the game
@@ -160,9 +168,10 @@ def reward_bounds(config: EnvConfig) -> tuple[float, float, float]:
     """Undiscounted episode returns relative to ``-phi(s0)``: (worst win, best death, best
     timeout).
 
-    The worst win comes at the time limit and collects no shaping drift; the best death comes
-    after one frame, the best timeout at the limit, both with the switch bonus and the largest
-    possible shaping drift ``(1 - gamma) * (max_steps - 1) * shaping_scale``. Every episode's
+    The worst win comes at the time limit and collects no shaping drift and no novelty bonus;
+    the best death comes after one frame, the best timeout at the limit, both with the switch
+    bonus, the largest possible shaping drift ``(1 - gamma) * (max_steps - 1) *
+    shaping_scale`` and the novelty bonus of every cell inside the border. Every episode's
     shaping sum is ``-phi(s0)`` plus its drift (plus ``gamma * phi(s_T) <= 0`` for a timeout),
     so ``worst win > best death, best timeout`` means finishing at any time within the limit
     returns more than any death or timeout.
@@ -170,6 +179,7 @@ def reward_bounds(config: EnvConfig) -> tuple[float, float, float]:
     r = config.reward
     drift = (1 - config.gamma) * max(config.max_steps - 1, 0) * config.shaping_scale
     worst_win = r.switch + r.completion + r.time_per_frame * config.max_frames
-    best_death = r.switch + r.death + r.time_per_frame + drift
-    best_timeout = r.switch + r.time_per_frame * config.max_frames + drift
+    novelty = r.novelty * (GRID_W - 2) * (GRID_H - 2)
+    best_death = r.switch + r.death + r.time_per_frame + drift + novelty
+    best_timeout = r.switch + r.time_per_frame * config.max_frames + drift + novelty
     return worst_win, best_death, best_timeout

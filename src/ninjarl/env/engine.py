@@ -42,6 +42,7 @@ from .observations import (
 from .rewards import (
     ENV_I_COLUMNS,
     F_RETURN,
+    GRID_CELLS,
     I_FRAMES,
     I_START_FRAME,
     I_STEPS,
@@ -125,10 +126,11 @@ class Engine:
 
         r = config.reward
         self._rew = np.array([r.completion, r.death, r.switch, r.time_per_frame,
-                              config.shaping_scale, r.max_distance], np.float64)
+                              config.shaping_scale, r.max_distance, r.novelty], np.float64)
         self._action_bytes = np.array(ACTION_TO_INPUT_BYTE, np.uint8)
         self.env_f = np.zeros((num_envs, 4))
         self.env_i = np.zeros((num_envs, ENV_I_COLUMNS), np.int64)
+        self.visited = np.zeros((num_envs, GRID_CELLS), np.uint8)
         self._repeat_frames = np.full(num_envs, config.action_repeat, np.int64)
         self.rewards = np.zeros(num_envs, np.float32)
         self.terminated = np.zeros(num_envs, bool)
@@ -176,7 +178,7 @@ class Engine:
         if len(levels) and (levels.min() < 0 or levels.max() >= len(self.levels)):
             raise ValueError(f"level index out of range 0..{len(self.levels) - 1}: {levels}")
         reset_kernel(self.sim.bank, self.sim.state, ids, levels, self._lvl_i, self.env_f,
-                     self.env_i, self._objective, self._rew)
+                     self.env_i, self.visited, self._objective, self._rew)
         if sampled and self._plans is not None:
             self._start_along_plans(ids, levels)
 
@@ -206,7 +208,7 @@ class Engine:
             frames = int(self.rng.integers((len(plan) - 1) // step + 1)) * step
             if frames and not start_from_plan(
                     self.sim.bank, self.sim.state, n, plan, frames, self._lvl_i, self.env_f,
-                    self.env_i, self._objective, self._rew, self._near):
+                    self.env_i, self.visited, self._objective, self._rew, self._near):
                 raise ValueError(f"start plans: the plan of level {self.levels[level].name} "
                                  f"ends the episode within its first {frames} frames: it is "
                                  "not a winning run of this level")
@@ -245,8 +247,8 @@ class Engine:
         c = self.config
         step_kernel(self.sim.bank, self.sim.state, frame_actions, n_frames, self._action_bytes,
                     c.max_frames, c.stuck_frames, c.stuck_radius, c.stuck_fails, c.gamma, self._rew,
-                    self._lvl_i, self.env_f, self.env_i, self._objective, self._near,
-                    self.rewards, self.terminated, self.truncated)
+                    self._lvl_i, self.env_f, self.env_i, self.visited, self._objective,
+                    self._near, self.rewards, self.terminated, self.truncated)
 
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray | dict]:
@@ -254,12 +256,13 @@ class Engine:
         episode bookkeeping and the level-sampling RNG. :meth:`load_state_dict` restores it
         into an engine built with the same levels, env count and config."""
         return {"sim": self.sim.state_dict(), "env_f": self.env_f.copy(),
-                "env_i": self.env_i.copy(), "rng": self.rng.bit_generator.state}
+                "env_i": self.env_i.copy(), "visited": self.visited.copy(),
+                "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict`; a mismatched shape is an error naming the array."""
         self.sim.load_state_dict(state["sim"])
-        for name in ("env_f", "env_i"):
+        for name in ("env_f", "env_i", "visited"):
             target, value = getattr(self, name), np.asarray(state[name])
             if value.shape != target.shape:
                 raise ValueError(f"engine state {name}: shape {value.shape}, this engine has "

@@ -1,8 +1,9 @@
 """Episode kernels of the environment: starting an episode, and one step of every env with
 its reward, termination and truncation. Compiled loops over all environments at once.
 
-The per-environment bookkeeping lives in two arrays owned by the :class:`~ninjarl.env.Engine`:
-``env_f`` (float columns ``F_*``) and ``env_i`` (integer columns ``I_*``); ``lvl_i`` holds per
+The per-environment bookkeeping lives in three arrays owned by the :class:`~ninjarl.env.Engine`:
+``env_f`` (float columns ``F_*``), ``env_i`` (integer columns ``I_*``) and ``visited`` (per
+grid cell, whether the ninja has entered it this episode: the novelty bonus); ``lvl_i`` holds per
 level the entity index of the exit switch and its door (``L_*``), ``rew`` the reward
 parameters (``R_*``), ``fields`` the objective's path distances
 (:class:`~ninjarl.env.objective.ObjectiveFields`). The reward is documented in
@@ -14,7 +15,7 @@ import math
 
 from ..nav._kernels import sub_cell
 from ..sim._jit import jit
-from ..sim.constants import ST_CELEBRATING, ST_DEAD, ST_DYING
+from ..sim.constants import CELL, GRID_H, GRID_W, ST_CELEBRATING, ST_DEAD, ST_DYING
 from ..sim.core import decode_input, episode_over, reset_env, tick
 from ..sim.layout import E_ACTIVE, STATE, V_LEVEL, X, Y
 from .objective import objective_distance_at
@@ -26,7 +27,9 @@ ENV_I_COLUMNS = 5
 # lvl_i columns (per level)
 L_SWITCH, L_DOOR = 0, 1
 # reward parameter vector
-R_COMPLETION, R_DEATH, R_SWITCH, R_TIME, R_SCALE, R_MAX_DIST = range(6)
+R_COMPLETION, R_DEATH, R_SWITCH, R_TIME, R_SCALE, R_MAX_DIST, R_NOVELTY = range(7)
+#: columns of ``visited``: one per cell of the grid, border included
+GRID_CELLS = GRID_W * GRID_H
 
 
 @jit
@@ -51,17 +54,38 @@ def _switch_activated(bank, st, n, lvl_i):
 
 
 @jit
-def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, fields, rew):
-    reset_env(bank, st, n, level)
-    env_i[n, I_STEPS] = 0
-    env_f[n, F_RETURN] = 0.0
-    _count_from_here(bank, st, n, 0, lvl_i, env_f, env_i, fields, rew)
+def _cell(st, n):
+    """The grid cell (column of ``visited``) of env n's ninja centre."""
+    cx = min(max(int(st.ninja_f[n, X] // CELL), 0), GRID_W - 1)
+    cy = min(max(int(st.ninja_f[n, Y] // CELL), 0), GRID_H - 1)
+    return cy * GRID_W + cx
 
 
 @jit
-def _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, fields, rew):
+def _enter_cell(st, n, visited):
+    """Mark env n's ninja's cell visited; whether it was new this episode."""
+    c = _cell(st, n)
+    if visited[n, c]:
+        return False
+    visited[n, c] = 1
+    return True
+
+
+@jit
+def _start_episode(bank, st, n, level, lvl_i, env_f, env_i, visited, fields, rew):
+    reset_env(bank, st, n, level)
+    env_i[n, I_STEPS] = 0
+    env_f[n, F_RETURN] = 0.0
+    _count_from_here(bank, st, n, 0, lvl_i, env_f, env_i, visited, fields, rew)
+
+
+@jit
+def _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, visited, fields, rew):
     """Env n's episode counts from the ninja's state now, ``frames`` into it: its clock, its
-    switch, the stuck cut's anchor and the shaping potential."""
+    switch, the stuck cut's anchor, the shaping potential and the cells visited (the one it
+    is in)."""
+    visited[n, :] = 0
+    _enter_cell(st, n, visited)
     env_i[n, I_FRAMES] = frames
     env_i[n, I_START_FRAME] = frames
     env_i[n, I_ANCHOR_FRAME] = frames
@@ -80,13 +104,14 @@ def stuck(env_i, n, stuck_frames):
 
 
 @jit
-def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, fields, rew):
+def reset_kernel(bank, st, ids, levels, lvl_i, env_f, env_i, visited, fields, rew):
     for k in range(ids.shape[0]):
-        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, fields, rew)
+        _start_episode(bank, st, ids[k], levels[k], lvl_i, env_f, env_i, visited, fields, rew)
 
 
 @jit
-def start_from_plan(bank, st, n, inputs, frames, lvl_i, env_f, env_i, fields, rew, near):
+def start_from_plan(bank, st, n, inputs, frames, lvl_i, env_f, env_i, visited, fields, rew,
+                    near):
     """Move env n, whose episode has just started, along the first ``frames`` input bytes of
     a plan of its level; the episode goes on from there as if it had played them (its clock,
     switch and shaping potential included), without their rewards. Returns False, with env
@@ -96,14 +121,14 @@ def start_from_plan(bank, st, n, inputs, frames, lvl_i, env_f, env_i, fields, re
         tick(bank, st, n, h, j, near)
         if episode_over(st, n):
             return False
-    _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, fields, rew)
+    _count_from_here(bank, st, n, frames, lvl_i, env_f, env_i, visited, fields, rew)
     return True
 
 
 @jit
 def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stuck_frames,
-                stuck_radius, stuck_fails, gamma, rew, lvl_i, env_f, env_i, fields, near,
-                rewards, terminated, truncated):
+                stuck_radius, stuck_fails, gamma, rew, lvl_i, env_f, env_i, visited, fields,
+                near, rewards, terminated, truncated):
     """Advance every env n by one step of ``n_frames[n]`` frames, frame f playing action
     ``frame_actions[n, min(f, last column)]`` (a one-column array holds each env's action for
     the whole step), stopping after a frame that ends the episode; write the step's reward and
@@ -145,6 +170,8 @@ def step_kernel(bank, st, frame_actions, n_frames, action_bytes, max_frames, stu
             r += rew[R_COMPLETION]
         if failed:
             r += rew[R_DEATH]
+        if _enter_cell(st, n, visited):
+            r += rew[R_NOVELTY]
         phi = 0.0 if (won or failed) else _potential(st, n, env_i, fields, rew)
         r += gamma * phi - env_f[n, F_PHI]
         env_f[n, F_PHI] = phi

@@ -69,6 +69,7 @@ def save_checkpoint(path: str | Path, model, config: TrainConfig, extra: dict | 
                 arrays[f"sim_{name}"] = array
             arrays["engine_env_f"] = env_state["env_f"]
             arrays["engine_env_i"] = env_state["env_i"]
+            arrays["engine_visited"] = env_state["visited"]
             for key, value in (model._last_obs or {}).items():
                 arrays[f"last_obs_{key}"] = value
             arrays["last_episode_starts"] = model._last_episode_starts
@@ -238,10 +239,11 @@ def _restore_envs(model, arrays: dict[str, np.ndarray], env_rng: dict, file: Pat
     last_obs = {key: _array(arrays, f"last_obs_{key}", file, (n, *space.shape))
                 for key, space in model.observation_space.spaces.items()}
     env_f, env_i = _array(arrays, "engine_env_f", file), _array(arrays, "engine_env_i", file)
+    visited = _array(arrays, "engine_visited", file)
     try:
         find_env(model.env, NinjaVecEnv).load_state_dict({
             "sim": {k.removeprefix("sim_"): v for k, v in arrays.items() if k.startswith("sim_")},
-            "env_f": env_f, "env_i": env_i, "rng": env_rng})
+            "env_f": env_f, "env_i": env_i, "visited": visited, "rng": env_rng})
         stack = find_env(model.env, FrameStackVecEnv)
         if stack is not None:
             stack.load_state_dict({k.removeprefix("stack_"): v for k, v in arrays.items()

@@ -401,7 +401,8 @@ _RANGES: dict[type, dict[str, _Rule]] = {
                 "stuck_frames": _between(0, 2**31 - 1), "stuck_radius": _NON_NEGATIVE,
                 "gamma": _DISCOUNT},
     RewardConfig: {"completion": _POSITIVE, "death": _NON_POSITIVE, "switch": _NON_NEGATIVE,
-                   "shaping_scale": _NON_NEGATIVE, "max_distance": _POSITIVE},
+                   "shaping_scale": _NON_NEGATIVE, "max_distance": _POSITIVE,
+                   "novelty": _NON_NEGATIVE},
 }
 
 
