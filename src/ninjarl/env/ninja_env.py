@@ -60,7 +60,9 @@ class NinjaEnv(gym.Env):
     ``config.reward`` (:class:`~ninjarl.env.config.RewardConfig`): +1 on completion, -0.5 on
     death, +0.1 when the exit switch is activated, -0.0001 per frame, plus potential-based
     shaping ``gamma * phi(s') - phi(s)`` from the path distance to the current objective
-    (phi = 0 at terminal states; ``config.gamma`` must equal the learner's discount).
+    (phi = 0 at terminal states; ``config.gamma`` must equal the learner's discount), plus
+    ``reward.novelty`` (default 0) for each step that ends in a grid cell not yet visited in
+    the episode.
 
     ## Starting state
     The level's spawn, at rest, every entity as loaded. The level is the one requested with
