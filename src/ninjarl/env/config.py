@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from ..sim.constants import CELL_DIVISORS, GRID_H, GRID_W, WORLD_H, WORLD_W
+from ..sim.constants import CELL_DIVISORS, PLAY_H, PLAY_W, WORLD_H, WORLD_W
 
 #: observation names: the images, the feature vectors, and "graph" (five padded arrays)
 IMAGE_KEYS = ("player_frame", "global_view")
@@ -179,7 +179,7 @@ def reward_bounds(config: EnvConfig) -> tuple[float, float, float]:
     r = config.reward
     drift = (1 - config.gamma) * max(config.max_steps - 1, 0) * config.shaping_scale
     worst_win = r.switch + r.completion + r.time_per_frame * config.max_frames
-    novelty = r.novelty * (GRID_W - 2) * (GRID_H - 2)
+    novelty = r.novelty * PLAY_W * PLAY_H
     best_death = r.switch + r.death + r.time_per_frame + drift + novelty
     best_timeout = r.switch + r.time_per_frame * config.max_frames + drift + novelty
     return worst_win, best_death, best_timeout
